@@ -1,0 +1,141 @@
+"""Termin: connected calendars, a small CRM and scheduling pages on tenants' own domains."""
+
+import os
+from pathlib import Path
+
+from flask import Flask, g, redirect, request, session, url_for
+from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import config as config_module
+from app.extensions import babel, csrf, db, htmx, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application: embedded defaults, then the environment, then ``config``."""
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(config_module.defaults(app.instance_path))
+    app.config.from_prefixed_env(config_module.ENV_PREFIX)
+    app.config.update(config_module.from_environment(os.environ))
+    app.config.update(config or {})
+    config_module.finalise(app.config, app.instance_path)
+
+    if app.config["PROXY_COUNT"]:
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_template_helpers(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (every model must be mapped before the first query)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        timezone_selector=select_timezone,
+        default_translation_directories=str(ROOT / "translations"),
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "tenants.login"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.crm.views import bp as crm_bp
+    from app.tenants.views import bp as tenants_bp
+    from app.web.assets import bp as assets_bp
+    from app.web.errors import register_error_handlers
+    from app.web.public import bp as public_bp
+
+    app.register_blueprint(tenants_bp)
+    app.register_blueprint(crm_bp)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(assets_bp)
+    register_error_handlers(app)
+
+    @app.get("/")
+    def index():
+        if current_user.is_authenticated:
+            return redirect(url_for("crm.contacts"))
+        return redirect(url_for("tenants.login"))
+
+
+def register_request_hooks(app: Flask) -> None:
+    from app.web.htmx import vary_on_hx_request
+    from app.web.tenancy import resolve_host
+
+    app.before_request(resolve_host)
+    app.after_request(vary_on_hx_request)
+
+
+def select_locale() -> str | None:
+    languages = babel_languages()
+    chosen = request.args.get("lang")
+    if chosen in languages:
+        session["locale"] = chosen
+        return chosen
+    if getattr(g, "on_app_host", False) and current_user.is_authenticated:
+        return current_user.locale
+    if session.get("locale") in languages:
+        return session["locale"]
+    return request.accept_languages.best_match(languages) or languages[0]
+
+
+def select_timezone() -> str | None:
+    if getattr(g, "on_app_host", False) and current_user.is_authenticated:
+        return current_user.time_zone
+    return None
+
+
+def babel_languages() -> list[str]:
+    from flask import current_app
+
+    return current_app.config["LANGUAGES"]
+
+
+def register_template_helpers(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    from app.web.forms import time_zone_names
+
+    app.jinja_env.globals.update(get_locale=get_locale, time_zone_names=time_zone_names)
+
+
+def register_cli(app: Flask) -> None:
+    import click
+
+    @app.cli.command("seed-demo")
+    def seed_demo_command():
+        """Create the demo tenant (once) and print where to sign in."""
+        from app.demo import ADMIN_EMAIL, ADMIN_PASSWORD, REP_EMAIL, REP_PASSWORD, seed_demo
+
+        demo = seed_demo()
+        db.session.commit()
+        port = os.environ.get("PORT", "8000")
+        app_url = f"http://{app.config['APP_HOST']}:{port}"
+        click.echo("")
+        click.echo("Termin demo " + ("created" if demo.created else "already there"))
+        click.echo(f"  App:          {app_url}/login")
+        click.echo(f"  Admin:        {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
+        click.echo(f"  Rep (Sales):  {REP_EMAIL} / {REP_PASSWORD}")
+        click.echo(f"  Demo domain:  http://{demo.domain.hostname}:{port}/robots.txt  (its scheduling pages live "
+                   f"under /meetings/{demo.rep.page_slug})")
+        click.echo("")

@@ -1,0 +1,54 @@
+"""The embedded demo's data: one tenant with an admin, a Sales rep, contacts and a verified domain."""
+
+import secrets
+from dataclasses import dataclass
+
+from app.crm import services as crm
+from app.db import utcnow
+from app.extensions import db
+from app.tenants import services as tenants
+from app.tenants.models import Domain, User
+
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "demo-admin-pass"
+REP_EMAIL, REP_PASSWORD = "rita@example.com", "demo-rep-pass"
+DEMO_DOMAIN = "meet.demo.localhost"
+# The demo domain keeps scheduling pages out of search engines, as D4 lets an admin choose.
+DEMO_ROBOTS = "User-agent: *\nDisallow: /meetings*\n"
+
+CONTACTS = [
+    crm.ContactData("jan.kowalski@example.com", "Jan", "Kowalski", "Kowalski Sp. z o.o.", "+48 600 100 200"),
+    crm.ContactData("anna.nowak@example.org", "Anna", "Nowak", "Nowak Logistics"),
+    crm.ContactData("mark.smith@example.net", "Mark", "Smith", "Smith & Sons", "+1 212 555 0100"),
+    crm.ContactData("zofia.wisniewska@example.com", "Zofia", "Wiśniewska", "Wiśniewska Design"),
+]
+
+
+@dataclass(frozen=True)
+class Demo:
+    admin: User
+    rep: User
+    domain: Domain
+    created: bool
+
+
+def seed_demo() -> Demo:
+    """Create the demo tenant once; later calls find it and change nothing."""
+    admin = tenants.get_user_for_email(ADMIN_EMAIL)
+    if admin is not None:
+        rep = tenants.get_user_for_email(REP_EMAIL)
+        domain = tenants.get_verified_domain(DEMO_DOMAIN)
+        return Demo(admin, rep, domain, created=False)
+
+    admin = tenants.create_tenant(company="Demo Company", name="Ada Admin", email=ADMIN_EMAIL,
+                                  password=ADMIN_PASSWORD, time_zone="Europe/Warsaw", locale="en")
+    tenant = admin.tenant
+    issued = tenants.invite(tenant, admin, email=REP_EMAIL, role="rep", seat="sales", days=1)
+    rep = tenants.accept_invitation(issued.invitation, name="Rita Rep", password=REP_PASSWORD,
+                                    time_zone="Europe/Warsaw", locale="en")
+    for data in CONTACTS:
+        crm.create_contact(tenant, data)
+    domain = Domain(tenant=tenant, hostname=DEMO_DOMAIN, status="verified", verified_at=utcnow(),
+                    verification_token=secrets.token_hex(16), robots_txt=DEMO_ROBOTS)
+    db.session.add(domain)
+    db.session.flush()
+    return Demo(admin, rep, domain, created=True)

@@ -1,0 +1,109 @@
+"""Tenants, their users and invitations, and the domains that serve their public pages."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import TenantOwnedMixin, TimestampMixin, UTCDateTime, check_one_of
+from app.extensions import db
+
+ROLES = ("admin", "rep")
+SEATS = ("none", "sales", "service")
+DOMAIN_STATUSES = ("pending", "verified", "failed")
+LOCALES = ("en", "pl")
+
+
+class Tenant(TimestampMixin, db.Model):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+
+    users: Mapped[list["User"]] = relationship(back_populates="tenant", order_by="User.id")
+    domains: Mapped[list["Domain"]] = relationship(back_populates="tenant", order_by="Domain.hostname")
+
+    def __repr__(self) -> str:
+        return f"<Tenant {self.id} {self.name!r}>"
+
+
+class User(UserMixin, TenantOwnedMixin, TimestampMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        check_one_of("role", ROLES),
+        check_one_of("seat", SEATS),
+        check_one_of("locale", LOCALES),
+        # Stored lower-cased, so a plain unique index is a case-insensitive one.
+        sa.CheckConstraint("email = lower(email)", name="email_lower"),
+        sa.CheckConstraint("page_slug = lower(page_slug)", name="page_slug_lower"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One account per email address across Termin: the login form has no tenant to pick.
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16), default="rep")
+    seat: Mapped[str] = mapped_column(sa.String(16), default="none")
+    time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(sa.String(8), default="en")
+    # The rep's part of every scheduling-page path (/meetings/<page_slug>); unique across all tenants.
+    page_slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="users")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"
+
+
+class Invitation(TenantOwnedMixin, TimestampMixin, db.Model):
+    """A pending seat in a tenant; the link carries a token whose hash alone is stored."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        check_one_of("role", ROLES),
+        check_one_of("seat", SEATS),
+        sa.CheckConstraint("email = lower(email)", name="email_lower"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    role: Mapped[str] = mapped_column(sa.String(16), default="rep")
+    seat: Mapped[str] = mapped_column(sa.String(16), default="none")
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    tenant: Mapped[Tenant] = relationship()
+    invited_by: Mapped[User | None] = relationship()
+
+
+class Domain(TenantOwnedMixin, TimestampMixin, db.Model):
+    """A host name a tenant serves its public pages on, once ownership is verified."""
+
+    __tablename__ = "domains"
+    __table_args__ = (
+        check_one_of("status", DOMAIN_STATUSES),
+        sa.CheckConstraint("hostname = lower(hostname)", name="hostname_lower"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hostname: Mapped[str] = mapped_column(sa.String(253), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    verification_token: Mapped[str] = mapped_column(sa.String(64))
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    robots_txt: Mapped[str | None] = mapped_column(sa.Text)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="domains")
+
+    @property
+    def is_verified(self) -> bool:
+        return self.status == "verified"
