@@ -112,11 +112,16 @@ def babel_languages() -> list[str]:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from flask_babel import get_locale
+    from flask_babel import format_date, format_time, get_locale
 
     from app.web.forms import time_zone_names
 
     app.jinja_env.globals.update(get_locale=get_locale, time_zone_names=time_zone_names)
+
+    @app.template_filter("when")
+    def when(value) -> str:
+        """A moment in the viewer's time zone and locale, to the minute: "Jul 1, 2030 10:00 AM"."""
+        return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
 
 
 def register_cli(app: Flask) -> None:
@@ -136,6 +141,8 @@ def register_cli(app: Flask) -> None:
         click.echo(f"  App:          {app_url}/login")
         click.echo(f"  Admin:        {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
         click.echo(f"  Rep (Sales):  {REP_EMAIL} / {REP_PASSWORD}")
-        click.echo(f"  Demo domain:  http://{demo.domain.hostname}:{port}/robots.txt  (its scheduling pages live "
-                   f"under /meetings/{demo.rep.page_slug})")
+        click.echo(
+            f"  Demo domain:  http://{demo.domain.hostname}:{port}/robots.txt  (its scheduling pages live "
+            f"under /meetings/{demo.rep.page_slug})"
+        )
         click.echo("")

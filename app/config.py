@@ -43,7 +43,11 @@ def defaults(instance_path: str) -> dict:
     }
 
 
-PRODUCTION_REQUIRED = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "APP_HOST")
+# What production must be told, and the environment variable that tells it.
+PRODUCTION_REQUIRED = {
+    "SECRET_KEY": f"{ENV_PREFIX}_SECRET_KEY",
+    "REDIS_URL": "REDIS_URL",
+}
 
 
 def from_environment(environ: os._Environ | dict) -> dict:
@@ -69,16 +73,16 @@ def finalise(config: dict, instance_path: str) -> None:
     config["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(config["SQLALCHEMY_DATABASE_URI"])
     config["APP_HOST"] = config["APP_HOST"].strip().lower()
     if config["ENV"] == "production":
-        missing = [name for name in PRODUCTION_REQUIRED if not config.get(name)]
-        if missing:
-            names = ", ".join(f"{ENV_PREFIX}_{name}" for name in missing)
-            raise ConfigError(
-                f"Termin is starting in production but these settings are missing: {names}. "
-                "Set them in the environment (see docs/operations.md)."
-            )
+        problems = [
+            f"{variable} is not set" for name, variable in PRODUCTION_REQUIRED.items() if not config.get(name)
+        ]
         if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            problems.append("DATABASE_URL must name a PostgreSQL database (SQLite is only for the demo)")
+        if config["APP_HOST"].endswith("localhost"):
+            problems.append(f"{ENV_PREFIX}_APP_HOST must be the public host name of the application")
+        if problems:
             raise ConfigError(
-                "SQLite is only for the embedded demo; set DATABASE_URL to a PostgreSQL database in production."
+                "Termin cannot start in production: " + "; ".join(problems) + ". See docs/operations.md."
             )
         config["SESSION_COOKIE_SECURE"] = config["REMEMBER_COOKIE_SECURE"] = True
         config["PREFERRED_URL_SCHEME"] = "https"

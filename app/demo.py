@@ -39,16 +39,29 @@ def seed_demo() -> Demo:
         domain = tenants.get_verified_domain(DEMO_DOMAIN)
         return Demo(admin, rep, domain, created=False)
 
-    admin = tenants.create_tenant(company="Demo Company", name="Ada Admin", email=ADMIN_EMAIL,
-                                  password=ADMIN_PASSWORD, time_zone="Europe/Warsaw", locale="en")
+    admin = tenants.create_tenant(
+        company="Demo Company",
+        name="Ada Admin",
+        email=ADMIN_EMAIL,
+        password=ADMIN_PASSWORD,
+        time_zone="Europe/Warsaw",
+        locale="en",
+    )
     tenant = admin.tenant
     issued = tenants.invite(tenant, admin, email=REP_EMAIL, role="rep", seat="sales", days=1)
-    rep = tenants.accept_invitation(issued.invitation, name="Rita Rep", password=REP_PASSWORD,
-                                    time_zone="Europe/Warsaw", locale="en")
+    rep = tenants.accept_invitation(
+        issued.invitation, name="Rita Rep", password=REP_PASSWORD, time_zone="Europe/Warsaw", locale="en"
+    )
     for data in CONTACTS:
         crm.create_contact(tenant, data)
-    domain = Domain(tenant=tenant, hostname=DEMO_DOMAIN, status="verified", verified_at=utcnow(),
-                    verification_token=secrets.token_hex(16), robots_txt=DEMO_ROBOTS)
+    domain = Domain(
+        tenant=tenant,
+        hostname=DEMO_DOMAIN,
+        status="verified",
+        verified_at=utcnow(),
+        verification_token=secrets.token_hex(16),
+        robots_txt=DEMO_ROBOTS,
+    )
     db.session.add(domain)
     db.session.flush()
     return Demo(admin, rep, domain, created=True)

@@ -155,8 +155,17 @@ def _build_world(name: str, seed: str) -> TenantWorld:
     meeting = factories.make_meeting(tenant, rep, [contact])
     task = factories.make_task(tenant, rep, contact)
     issued = tenants.invite(tenant, admin, email=f"new@{seed}.example.com", role="rep", seat="none", days=7)
-    return TenantWorld(tenant.id, admin.email, rep.email, rep.id, contact.id, contact.email, meeting.id,
-                       task.id, issued.invitation.id)
+    return TenantWorld(
+        tenant.id,
+        admin.email,
+        rep.email,
+        rep.id,
+        contact.id,
+        contact.email,
+        meeting.id,
+        task.id,
+        issued.invitation.id,
+    )
 
 
 @pytest.fixture

@@ -23,13 +23,27 @@ def make_tenant(name: str | None = None) -> Tenant:
     return tenant
 
 
-def make_user(tenant: Tenant, *, role: str = "rep", seat: str = "none", email: str | None = None,
-              name: str | None = None, time_zone: str = "Europe/Warsaw", locale: str = "en") -> User:
+def make_user(
+    tenant: Tenant,
+    *,
+    role: str = "rep",
+    seat: str = "none",
+    email: str | None = None,
+    name: str | None = None,
+    time_zone: str = "Europe/Warsaw",
+    locale: str = "en",
+) -> User:
     n = next(_seq)
     user = User(
-        tenant=tenant, role=role, seat=seat, time_zone=time_zone, locale=locale,
-        email=email or f"user{n}@example.com", name=name or f"User {n}",
-        password_hash=_PASSWORD_HASH, page_slug=f"user-{n}",
+        tenant=tenant,
+        role=role,
+        seat=seat,
+        time_zone=time_zone,
+        locale=locale,
+        email=email or f"user{n}@example.com",
+        name=name or f"User {n}",
+        password_hash=_PASSWORD_HASH,
+        page_slug=f"user-{n}",
     )
     db.session.add(user)
     db.session.flush()
@@ -45,29 +59,54 @@ def make_contact(tenant: Tenant, *, email: str | None = None, **fields) -> Conta
     return contact
 
 
-def make_meeting(tenant: Tenant, owner: User, contacts: list[Contact], *, start_at: datetime | None = None,
-                 minutes: int = 30, title: str = "Intro call", source: str = "crm") -> Meeting:
+def make_meeting(
+    tenant: Tenant,
+    owner: User,
+    contacts: list[Contact],
+    *,
+    start_at: datetime | None = None,
+    minutes: int = 30,
+    title: str = "Intro call",
+    source: str = "crm",
+) -> Meeting:
     start_at = start_at or datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
-    meeting = Meeting(tenant_id=tenant.id, owner=owner, contacts=contacts, title=title, source=source,
-                      start_at=start_at, end_at=start_at + timedelta(minutes=minutes))
+    meeting = Meeting(
+        tenant_id=tenant.id,
+        owner=owner,
+        contacts=contacts,
+        title=title,
+        source=source,
+        start_at=start_at,
+        end_at=start_at + timedelta(minutes=minutes),
+    )
     db.session.add(meeting)
     db.session.flush()
     return meeting
 
 
-def make_task(tenant: Tenant, owner: User, contact: Contact | None = None, *, title: str = "Follow up",
-              due_at: datetime | None = None) -> Task:
+def make_task(
+    tenant: Tenant,
+    owner: User,
+    contact: Contact | None = None,
+    *,
+    title: str = "Follow up",
+    due_at: datetime | None = None,
+) -> Task:
     task = Task(tenant_id=tenant.id, owner=owner, contact=contact, title=title, due_at=due_at)
     db.session.add(task)
     db.session.flush()
     return task
 
 
-def make_domain(tenant: Tenant, hostname: str | None = None, *, status: str = "verified",
-                robots_txt: str | None = None) -> Domain:
+def make_domain(
+    tenant: Tenant, hostname: str | None = None, *, status: str = "verified", robots_txt: str | None = None
+) -> Domain:
     domain = Domain(
-        tenant=tenant, hostname=hostname or f"book{next(_seq)}.example.com", status=status,
-        verification_token=secrets.token_hex(16), robots_txt=robots_txt,
+        tenant=tenant,
+        hostname=hostname or f"book{next(_seq)}.example.com",
+        status=status,
+        verification_token=secrets.token_hex(16),
+        robots_txt=robots_txt,
         verified_at=utcnow() if status == "verified" else None,
     )
     db.session.add(domain)

@@ -1,7 +1,7 @@
 from flask_migrate import check, downgrade, upgrade
 
 from app import create_app
-from tests.conftest import TEST_DATABASE_URL, recreate_database, config_for_tests, worker_database
+from tests.conftest import TEST_DATABASE_URL, config_for_tests, recreate_database, worker_database
 
 
 def test_upgrade_head_then_check_finds_no_drift():

@@ -3,7 +3,16 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, SelectField, StringField, TextAreaField, TimeField, ValidationError
+from wtforms import (
+    DateField,
+    EmailField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+    ValidationError,
+)
 from wtforms.validators import Email, InputRequired, Length, Optional
 
 from app.crm.services import ContactData
@@ -18,27 +27,51 @@ def _text(label, limit, required=False):
 
 
 class ContactForm(FlaskForm):
-    email = EmailField(_l("Email"), filters=[strip], validators=[
-        InputRequired(_l("Enter the contact's email address.")),
-        Length(max=254, message=_l("An email address has at most 254 characters.")),
-        Email(message=_l("Enter a valid email address, like name@example.com."), check_deliverability=False),
-    ])
+    email = EmailField(
+        _l("Email"),
+        filters=[strip],
+        validators=[
+            InputRequired(_l("Enter the contact's email address.")),
+            Length(max=254, message=_l("An email address has at most 254 characters.")),
+            Email(
+                message=_l("Enter a valid email address, like name@example.com."), check_deliverability=False
+            ),
+        ],
+    )
     first_name = _text(_l("First name"), 80)
     last_name = _text(_l("Last name"), 80)
     company = _text(_l("Company"), 120)
     phone = _text(_l("Phone"), 40)
-    notes = TextAreaField(_l("Notes"), filters=[strip], validators=[
-        Length(max=10_000, message=_l("At most %(max)d characters.", max=10_000)),
-    ])
+    notes = TextAreaField(
+        _l("Notes"),
+        filters=[strip],
+        validators=[
+            Length(max=10_000, message=_l("At most %(max)d characters.", max=10_000)),
+        ],
+    )
 
     def data_for_service(self) -> ContactData:
         return ContactData(
-            email=self.email.data, first_name=self.first_name.data or "", last_name=self.last_name.data or "",
-            company=self.company.data or "", phone=self.phone.data or "", notes=self.notes.data or "",
+            email=self.email.data,
+            first_name=self.first_name.data or "",
+            last_name=self.last_name.data or "",
+            company=self.company.data or "",
+            phone=self.phone.data or "",
+            notes=self.notes.data or "",
         )
 
 
-DURATIONS = [(15, "15 min"), (30, "30 min"), (45, "45 min"), (60, "1 h"), (90, "1 h 30 min"), (120, "2 h")]
+DURATIONS = [
+    SelectChoice(str(minutes), label)
+    for minutes, label in [
+        (15, "15 min"),
+        (30, "30 min"),
+        (45, "45 min"),
+        (60, "1 h"),
+        (90, "1 h 30 min"),
+        (120, "2 h"),
+    ]
+]
 
 
 def local_to_utc(day: date, at: time, zone_name: str) -> datetime:
@@ -56,9 +89,13 @@ class MeetingForm(FlaskForm):
     date = DateField(_l("Date"), validators=[InputRequired(_l("Choose the meeting's date."))])
     start_time = TimeField(_l("Start time"), validators=[InputRequired(_l("Choose the start time."))])
     duration = SelectField(_l("Duration"), choices=DURATIONS, coerce=int, default=30)
-    notes = TextAreaField(_l("Notes"), filters=[strip], validators=[
-        Length(max=10_000, message=_l("At most %(max)d characters.", max=10_000)),
-    ])
+    notes = TextAreaField(
+        _l("Notes"),
+        filters=[strip],
+        validators=[
+            Length(max=10_000, message=_l("At most %(max)d characters.", max=10_000)),
+        ],
+    )
 
     def __init__(self, *args, time_zone: str = "UTC", **kwargs):
         super().__init__(*args, **kwargs)
@@ -69,10 +106,12 @@ class MeetingForm(FlaskForm):
             try:
                 self.start_at = local_to_utc(self.date.data, field.data, self.time_zone)
             except ValueError:
-                raise ValidationError(_l(
-                    "This time does not exist in %(zone)s: the clocks skip it. Pick another time.",
-                    zone=self.time_zone,
-                )) from None
+                raise ValidationError(
+                    _l(
+                        "This time does not exist in %(zone)s: the clocks skip it. Pick another time.",
+                        zone=self.time_zone,
+                    )
+                ) from None
 
     @property
     def end_at(self) -> datetime:
@@ -95,7 +134,9 @@ class TaskForm(FlaskForm):
         try:
             self.due_at = local_to_utc(self.due_date.data, field.data or time(9, 0), self.time_zone)
         except ValueError:
-            raise ValidationError(_l(
-                "This time does not exist in %(zone)s: the clocks skip it. Pick another time.",
-                zone=self.time_zone,
-            )) from None
+            raise ValidationError(
+                _l(
+                    "This time does not exist in %(zone)s: the clocks skip it. Pick another time.",
+                    zone=self.time_zone,
+                )
+            ) from None

@@ -58,20 +58,29 @@ def list_contacts(tenant: Tenant, query: str = "", page: int = 1) -> ContactPage
     statement = sa.select(Contact).where(Contact.tenant_id == tenant.id)
     for word in query.split()[:5]:
         pattern = _like_pattern(word.lower())
-        statement = statement.where(sa.or_(*(
-            sa.func.lower(column).like(pattern, escape="\\")
-            for column in (Contact.email, Contact.first_name, Contact.last_name, Contact.company)
-        )))
+        statement = statement.where(
+            sa.or_(
+                *(
+                    sa.func.lower(column).like(pattern, escape="\\")
+                    for column in (Contact.email, Contact.first_name, Contact.last_name, Contact.company)
+                )
+            )
+        )
     page = max(page, 1)
-    rows = list(db.session.scalars(
-        statement.order_by(Contact.created_at.desc(), Contact.id.desc())
-        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
-    ))
+    rows = list(
+        db.session.scalars(
+            statement.order_by(Contact.created_at.desc(), Contact.id.desc())
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE + 1)
+        )
+    )
     return ContactPage(rows[:PAGE_SIZE], page, len(rows) > PAGE_SIZE)
 
 
 def get_contact(tenant: Tenant, contact_id: int) -> Contact | None:
-    return db.session.scalar(sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.id == contact_id))
+    return db.session.scalar(
+        sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.id == contact_id)
+    )
 
 
 def get_contact_by_email(tenant: Tenant, email: str) -> Contact | None:
@@ -112,12 +121,26 @@ def _flush_unique(tenant: Tenant, contact: Contact) -> None:
         raise DuplicateEmail(get_contact_by_email(tenant, contact.email)) from error
 
 
-def log_meeting(tenant: Tenant, actor: User, contact: Contact, *, title: str, start_at: datetime,
-                end_at: datetime, notes: str = "") -> Meeting:
+def log_meeting(
+    tenant: Tenant,
+    actor: User,
+    contact: Contact,
+    *,
+    title: str,
+    start_at: datetime,
+    end_at: datetime,
+    notes: str = "",
+) -> Meeting:
     """Record a meeting the rep had or will have with ``contact`` (source: crm)."""
     meeting = Meeting(
-        tenant_id=tenant.id, owner=actor, title=title.strip(), start_at=start_at, end_at=end_at,
-        source="crm", notes=notes, contacts=[contact],
+        tenant_id=tenant.id,
+        owner=actor,
+        title=title.strip(),
+        start_at=start_at,
+        end_at=end_at,
+        source="crm",
+        notes=notes,
+        contacts=[contact],
     )
     db.session.add(meeting)
     db.session.flush()
@@ -125,16 +148,20 @@ def log_meeting(tenant: Tenant, actor: User, contact: Contact, *, title: str, st
 
 
 def get_meeting(tenant: Tenant, meeting_id: int) -> Meeting | None:
-    return db.session.scalar(sa.select(Meeting).where(Meeting.tenant_id == tenant.id, Meeting.id == meeting_id))
+    return db.session.scalar(
+        sa.select(Meeting).where(Meeting.tenant_id == tenant.id, Meeting.id == meeting_id)
+    )
 
 
 def list_meetings_for_contact(tenant: Tenant, contact: Contact) -> list[Meeting]:
-    return list(db.session.scalars(
-        sa.select(Meeting)
-        .join(MeetingContact, MeetingContact.meeting_id == Meeting.id)
-        .where(Meeting.tenant_id == tenant.id, MeetingContact.contact_id == contact.id)
-        .order_by(Meeting.start_at.desc())
-    ))
+    return list(
+        db.session.scalars(
+            sa.select(Meeting)
+            .join(MeetingContact, MeetingContact.meeting_id == Meeting.id)
+            .where(Meeting.tenant_id == tenant.id, MeetingContact.contact_id == contact.id)
+            .order_by(Meeting.start_at.desc())
+        )
+    )
 
 
 def cancel_meeting(tenant: Tenant, meeting: Meeting) -> Meeting:
@@ -143,8 +170,9 @@ def cancel_meeting(tenant: Tenant, meeting: Meeting) -> Meeting:
     return meeting
 
 
-def create_task(tenant: Tenant, actor: User, *, title: str, contact: Contact | None = None,
-                due_at: datetime | None = None) -> Task:
+def create_task(
+    tenant: Tenant, actor: User, *, title: str, contact: Contact | None = None, due_at: datetime | None = None
+) -> Task:
     task = Task(tenant_id=tenant.id, owner=actor, contact=contact, title=title.strip(), due_at=due_at)
     db.session.add(task)
     db.session.flush()
@@ -156,17 +184,23 @@ def get_task(tenant: Tenant, task_id: int) -> Task | None:
 
 
 def list_tasks_for_contact(tenant: Tenant, contact: Contact) -> list[Task]:
-    return list(db.session.scalars(
-        sa.select(Task).where(Task.tenant_id == tenant.id, Task.contact_id == contact.id)
-        .order_by(Task.status.desc(), Task.due_at.asc().nulls_last(), Task.id)
-    ))
+    return list(
+        db.session.scalars(
+            sa.select(Task)
+            .where(Task.tenant_id == tenant.id, Task.contact_id == contact.id)
+            .order_by(Task.status.desc(), Task.due_at.asc().nulls_last(), Task.id)
+        )
+    )
 
 
 def list_open_tasks(tenant: Tenant, owner: User) -> list[Task]:
-    return list(db.session.scalars(
-        sa.select(Task).where(Task.tenant_id == tenant.id, Task.owner_id == owner.id, Task.status == "open")
-        .order_by(Task.due_at.asc().nulls_last(), Task.id)
-    ))
+    return list(
+        db.session.scalars(
+            sa.select(Task)
+            .where(Task.tenant_id == tenant.id, Task.owner_id == owner.id, Task.status == "open")
+            .order_by(Task.due_at.asc().nulls_last(), Task.id)
+        )
+    )
 
 
 def complete_task(tenant: Tenant, task: Task) -> Task:

@@ -96,8 +96,15 @@ def log_meeting(contact_id: int):
     contact = services.get_contact(_tenant(), contact_id) or abort(404)
     form = MeetingForm(time_zone=current_user.time_zone)
     if form.validate_on_submit():
-        services.log_meeting(_tenant(), current_user, contact, title=form.title.data,
-                             start_at=form.start_at, end_at=form.end_at, notes=form.notes.data or "")
+        services.log_meeting(
+            _tenant(),
+            current_user,
+            contact,
+            title=form.title.data,
+            start_at=form.start_at,
+            end_at=form.end_at,
+            notes=form.notes.data or "",
+        )
         db.session.commit()
         form = MeetingForm(formdata=None, time_zone=current_user.time_zone)
         status = 200
@@ -108,8 +115,9 @@ def log_meeting(contact_id: int):
             return redirect(url_for("crm.contact", contact_id=contact.id), 303)
         return _render_record(contact, meeting_form=form, status=422)
     meetings = services.list_meetings_for_contact(_tenant(), contact)
-    return render_template("crm/_meetings.html", contact=contact, meetings=meetings,
-                           meeting_form=form), status
+    return render_template(
+        "crm/_meetings.html", contact=contact, meetings=meetings, meeting_form=form
+    ), status
 
 
 @bp.post("/contacts/<int:contact_id>/tasks")
@@ -118,8 +126,9 @@ def create_task(contact_id: int):
     contact = services.get_contact(_tenant(), contact_id) or abort(404)
     form = TaskForm(time_zone=current_user.time_zone)
     if form.validate_on_submit():
-        services.create_task(_tenant(), current_user, title=form.title.data, contact=contact,
-                             due_at=form.due_at)
+        services.create_task(
+            _tenant(), current_user, title=form.title.data, contact=contact, due_at=form.due_at
+        )
         db.session.commit()
         form = TaskForm(formdata=None, time_zone=current_user.time_zone)
         status = 200

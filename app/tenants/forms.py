@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
 from app.tenants.models import LOCALES
@@ -8,37 +8,62 @@ from app.web.forms import strip, valid_time_zone
 
 PASSWORD_MIN = 10
 
-ROLE_CHOICES = [("rep", _l("Rep")), ("admin", _l("Admin"))]
-SEAT_CHOICES = [("none", _l("No seat")), ("sales", _l("Sales seat")), ("service", _l("Service seat"))]
-LOCALE_CHOICES = [("en", "English"), ("pl", "Polski")]
-assert [code for code, _ in LOCALE_CHOICES] == list(LOCALES)  # noqa: S101  (keep the two lists in step)
+ROLE_CHOICES = [SelectChoice("rep", _l("Rep")), SelectChoice("admin", _l("Admin"))]
+SEAT_CHOICES = [
+    SelectChoice("none", _l("No seat")),
+    SelectChoice("sales", _l("Sales seat")),
+    SelectChoice("service", _l("Service seat")),
+]
+LOCALE_NAMES = {"en": "English", "pl": "Polski"}
+LOCALE_CHOICES = [SelectChoice(code, LOCALE_NAMES[code]) for code in LOCALES]
 
 
 def _email_field(label):
-    return EmailField(label, filters=[strip], validators=[
-        InputRequired(_l("Enter an email address.")),
-        Length(max=254, message=_l("An email address has at most 254 characters.")),
-        Email(message=_l("Enter a valid email address, like name@example.com."), check_deliverability=False),
-    ])
+    return EmailField(
+        label,
+        filters=[strip],
+        validators=[
+            InputRequired(_l("Enter an email address.")),
+            Length(max=254, message=_l("An email address has at most 254 characters.")),
+            Email(
+                message=_l("Enter a valid email address, like name@example.com."), check_deliverability=False
+            ),
+        ],
+    )
 
 
 def _password_field(label):
-    return PasswordField(label, validators=[
-        InputRequired(_l("Enter a password.")),
-        Length(min=PASSWORD_MIN, max=128,
-               message=_l("A password has %(min)d to %(max)d characters.", min=PASSWORD_MIN, max=128)),
-    ])
+    return PasswordField(
+        label,
+        validators=[
+            InputRequired(_l("Enter a password.")),
+            Length(
+                min=PASSWORD_MIN,
+                max=128,
+                message=_l("A password has %(min)d to %(max)d characters.", min=PASSWORD_MIN, max=128),
+            ),
+        ],
+    )
 
 
 def _name_field(label):
-    return StringField(label, filters=[strip], validators=[
-        InputRequired(_l("Enter a name.")), Length(max=120, message=_l("At most 120 characters.")),
-    ])
+    return StringField(
+        label,
+        filters=[strip],
+        validators=[
+            InputRequired(_l("Enter a name.")),
+            Length(max=120, message=_l("At most 120 characters.")),
+        ],
+    )
 
 
 def _time_zone_field():
-    return StringField(_l("Time zone"), filters=[strip], default="Europe/Warsaw",
-                       validators=[InputRequired(_l("Choose a time zone.")), valid_time_zone])
+    return StringField(
+        _l("Time zone"),
+        filters=[strip],
+        default="Europe/Warsaw",
+        validators=[InputRequired(_l("Choose a time zone.")), valid_time_zone],
+    )
 
 
 class SignupForm(FlaskForm):

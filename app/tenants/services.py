@@ -16,8 +16,29 @@ from app.tenants.models import SEATS, Domain, Invitation, Tenant, User
 
 # Words that can never be a rep's page slug: they are, or may become, paths of their own.
 RESERVED_SLUGS = frozenset(
-    {"admin", "api", "app", "assets", "book", "booking", "cancel", "embed", "help", "login", "logout",
-     "meetings", "new", "reschedule", "robots", "settings", "signup", "slots", "static", "support", "www"}
+    {
+        "admin",
+        "api",
+        "app",
+        "assets",
+        "book",
+        "booking",
+        "cancel",
+        "embed",
+        "help",
+        "login",
+        "logout",
+        "meetings",
+        "new",
+        "reschedule",
+        "robots",
+        "settings",
+        "signup",
+        "slots",
+        "static",
+        "support",
+        "www",
+    }
 )
 # A hash to check against when the email is unknown, so a login takes as long either way.
 _UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
@@ -61,12 +82,21 @@ def create_tenant(*, company: str, name: str, email: str, password: str, time_zo
         raise EmailTaken(email)
     tenant = Tenant(name=company.strip())
     db.session.add(tenant)
-    return _add_user(tenant, name=name, email=email, password=password, role="admin", seat="none",
-                     time_zone=time_zone, locale=locale)
+    return _add_user(
+        tenant,
+        name=name,
+        email=email,
+        password=password,
+        role="admin",
+        seat="none",
+        time_zone=time_zone,
+        locale=locale,
+    )
 
 
-def _add_user(tenant: Tenant, *, name: str, email: str, password: str, role: str, seat: str,
-              time_zone: str, locale: str) -> User:
+def _add_user(
+    tenant: Tenant, *, name: str, email: str, password: str, role: str, seat: str, time_zone: str, locale: str
+) -> User:
     user = User(
         tenant=tenant,
         name=name.strip(),
@@ -167,8 +197,13 @@ def invite(tenant: Tenant, actor: User, *, email: str, role: str, seat: str, day
         db.session.delete(old)
     token = secrets.token_urlsafe(32)
     invitation = Invitation(
-        tenant=tenant, email=email, role=role, seat=seat, invited_by=actor,
-        token_hash=_hash_token(token), expires_at=utcnow() + timedelta(days=days),
+        tenant=tenant,
+        email=email,
+        role=role,
+        seat=seat,
+        invited_by=actor,
+        token_hash=_hash_token(token),
+        expires_at=utcnow() + timedelta(days=days),
     )
     db.session.add(invitation)
     db.session.flush()
@@ -194,17 +229,21 @@ def revoke_invitation(tenant: Tenant, actor: User, invitation: Invitation) -> No
 def get_invitation(tenant: Tenant, invitation_id: int) -> Invitation | None:
     return db.session.scalar(
         sa.select(Invitation).where(
-            Invitation.tenant_id == tenant.id, Invitation.id == invitation_id, Invitation.accepted_at.is_(None)
+            Invitation.tenant_id == tenant.id,
+            Invitation.id == invitation_id,
+            Invitation.accepted_at.is_(None),
         )
     )
 
 
 def list_pending_invitations(tenant: Tenant) -> list[Invitation]:
-    return list(db.session.scalars(
-        sa.select(Invitation)
-        .where(Invitation.tenant_id == tenant.id, Invitation.accepted_at.is_(None))
-        .order_by(Invitation.created_at.desc())
-    ))
+    return list(
+        db.session.scalars(
+            sa.select(Invitation)
+            .where(Invitation.tenant_id == tenant.id, Invitation.accepted_at.is_(None))
+            .order_by(Invitation.created_at.desc())
+        )
+    )
 
 
 def invitation_for_token(token: str) -> Invitation | None:
@@ -215,11 +254,21 @@ def invitation_for_token(token: str) -> Invitation | None:
     return invitation
 
 
-def accept_invitation(invitation: Invitation, *, name: str, password: str, time_zone: str, locale: str) -> User:
+def accept_invitation(
+    invitation: Invitation, *, name: str, password: str, time_zone: str, locale: str
+) -> User:
     if email_in_use(invitation.email):
         raise EmailTaken(invitation.email)
-    user = _add_user(invitation.tenant, name=name, email=invitation.email, password=password,
-                     role=invitation.role, seat=invitation.seat, time_zone=time_zone, locale=locale)
+    user = _add_user(
+        invitation.tenant,
+        name=name,
+        email=invitation.email,
+        password=password,
+        role=invitation.role,
+        seat=invitation.seat,
+        time_zone=time_zone,
+        locale=locale,
+    )
     invitation.accepted_at = utcnow()
     db.session.flush()
     return user

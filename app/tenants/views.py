@@ -45,8 +45,12 @@ def signup():
     if form.validate_on_submit():
         try:
             user = services.create_tenant(
-                company=form.company.data, name=form.name.data, email=form.email.data,
-                password=form.password.data, time_zone=form.time_zone.data, locale=_request_locale(),
+                company=form.company.data,
+                name=form.name.data,
+                email=form.email.data,
+                password=form.password.data,
+                time_zone=form.time_zone.data,
+                locale=_request_locale(),
             )
         except services.EmailTaken:
             form.email.errors.append(_("An account with this email already exists. Sign in instead."))
@@ -115,8 +119,12 @@ def invite():
         return _render_team(form, status=422)
     try:
         issued = services.invite(
-            current_user.tenant, current_user, email=form.email.data, role=form.role.data,
-            seat=form.seat.data, days=current_app.config["INVITATION_DAYS"],
+            current_user.tenant,
+            current_user,
+            email=form.email.data,
+            role=form.role.data,
+            seat=form.seat.data,
+            days=current_app.config["INVITATION_DAYS"],
         )
     except services.EmailTaken:
         form.email.errors.append(_("This email already has a Termin account."))
@@ -163,8 +171,9 @@ def set_seat(user_id: int):
             flash(_("Seat of %(name)s saved.", name=user.name), "success")
             return redirect(url_for("tenants.team"), 303)
         return _render_team(InviteForm(formdata=None), status=status)
-    return render_template("tenants/_user_row.html", user=user, seat_form=SeatForm, form=form,
-                           saved=saved), status
+    return render_template(
+        "tenants/_user_row.html", user=user, seat_form=SeatForm, form=form, saved=saved
+    ), status
 
 
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
@@ -177,8 +186,11 @@ def accept_invitation(token: str):
     if form.validate_on_submit():
         try:
             user = services.accept_invitation(
-                invitation, name=form.name.data, password=form.password.data,
-                time_zone=form.time_zone.data, locale=_request_locale(),
+                invitation,
+                name=form.name.data,
+                password=form.password.data,
+                time_zone=form.time_zone.data,
+                locale=_request_locale(),
             )
         except services.EmailTaken:
             form.name.errors.append(_("This email already has an account. Sign in instead."))
@@ -199,10 +211,10 @@ def account():
     """The signed-in user's name, time zone and interface language."""
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():
-        services.update_profile(current_user, name=form.name.data, time_zone=form.time_zone.data,
-                                locale=form.locale.data)
+        services.update_profile(
+            current_user, name=form.name.data, time_zone=form.time_zone.data, locale=form.locale.data
+        )
         db.session.commit()
         flash(_("Your profile is saved."), "success")
         return hx_redirect(url_for("tenants.account"))
     return render_template("tenants/account.html", form=form), 422 if form.errors else 200
-

@@ -17,8 +17,5 @@ DEFAULT_DOMAIN_ROBOTS = "User-agent: *\nDisallow:\n"
 @public
 def robots_txt():
     """The host's robots.txt: the tenant domain's own text, or a default for the app host."""
-    if g.on_app_host:
-        body = APP_HOST_ROBOTS
-    else:
-        body = g.domain.robots_txt or DEFAULT_DOMAIN_ROBOTS
+    body = APP_HOST_ROBOTS if g.on_app_host else (g.domain.robots_txt or DEFAULT_DOMAIN_ROBOTS)
     return body, 200, {"Content-Type": "text/plain; charset=utf-8"}

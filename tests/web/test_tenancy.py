@@ -59,7 +59,9 @@ def test_app_host_robots_txt_keeps_the_application_out_of_search(client):
 
 
 @pytest.mark.usefixtures("domains")
-@pytest.mark.parametrize("path", ["/login", "/signup", "/crm/contacts", "/team", "/account", "/", "/crm/tasks"])
+@pytest.mark.parametrize(
+    "path", ["/login", "/signup", "/crm/contacts", "/team", "/account", "/", "/crm/tasks"]
+)
 def test_custom_domain_never_serves_application_routes(make_client, path):
     response = make_client("book.acme.example").get(path)
     assert response.status_code == 404
@@ -71,13 +73,19 @@ def test_custom_domain_hides_app_routes_even_from_a_signed_in_user(client, make_
     ours, _ = world
     client.login(ours.admin_email)
     custom = make_client("book.acme.example")
-    custom.http.set_cookie("session", client.http.get_cookie("session", domain="app.termin.test").value, domain="book.acme.example")
+    custom.http.set_cookie(
+        "session",
+        client.http.get_cookie("session", domain="app.termin.test").value,
+        domain="book.acme.example",
+    )
     assert custom.get(f"/crm/contacts/{ours.contact_id}").status_code == 404
     assert custom.get("/crm/contacts").status_code == 404
 
 
 @pytest.mark.usefixtures("domains")
-@pytest.mark.parametrize("host", ["pending.acme.example", "failed.acme.example", "unknown.example", "127.0.0.1"])
+@pytest.mark.parametrize(
+    "host", ["pending.acme.example", "failed.acme.example", "unknown.example", "127.0.0.1"]
+)
 def test_unverified_and_unknown_hosts_answer_404(make_client, host):
     client = make_client(host)
     assert client.get("/robots.txt").status_code == 404

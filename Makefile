@@ -1,0 +1,64 @@
+# Termin's developer commands. The README opens with the two that matter: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+PORT ?= 8000
+# Tests reach PostgreSQL as postgres over TCP; the password only matters where trust auth is off.
+TEST_DATABASE_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/termin_test
+T ?= tests
+
+.PHONY: help run test lint fmt install services translations db-upgrade db-revision db-check shell clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+install: $(VENV)/.installed node_modules/.package-lock.json translations ## create .venv and node_modules when missing
+
+translations: $(VENV)/.installed ## compile the Polish (and any other) message catalogues
+	@$(BIN)/pybabel compile -q -d translations || true
+
+run: install ## serve the embedded demo (SQLite, jobs in-process) on http://app.localhost:8000
+	$(FLASK) db upgrade
+	PORT=$(PORT) $(FLASK) seed-demo
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+services: ## start PostgreSQL and Redis (installing them, Node.js and Chromium when missing)
+	bash scripts/services.sh
+
+test: services install ## ruff, then pytest on PostgreSQL (T=path for a subset)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	TERMIN_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(T)
+
+lint: $(VENV)/.installed ## ruff check and format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+fmt: $(VENV)/.installed ## format and fix what ruff can
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+db-upgrade: install ## migrate the database DATABASE_URL names (default: the demo's SQLite)
+	$(FLASK) db upgrade
+
+db-revision: install ## new migration from the models: make db-revision m="add tenant domains"
+	$(FLASK) db revision --autogenerate -m "$(m)"
+
+db-check: install ## fail when the models and the migrations disagree
+	$(FLASK) db check
+
+shell: install ## a Flask shell in the app context
+	$(FLASK) shell
+
+clean: ## remove the virtualenv, node_modules and the demo's instance/ data
+	rm -rf $(VENV) node_modules instance
