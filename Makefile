@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/termin_test
 T ?= tests
 
-.PHONY: help run test lint fmt install services translations db-upgrade db-revision db-check shell clean
+.PHONY: help run test lint fmt install services translations translations-update db-upgrade db-revision db-check shell clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 install: $(VENV)/.installed node_modules/.package-lock.json translations ## create .venv and node_modules when missing
 
 translations: $(VENV)/.installed ## compile the Polish (and any other) message catalogues
-	@$(BIN)/pybabel compile -q -d translations || true
+	$(BIN)/pybabel compile --statistics -d translations
 
 run: install ## serve the embedded demo (SQLite, jobs in-process) on http://app.localhost:8000
 	$(FLASK) db upgrade
@@ -62,3 +62,7 @@ shell: install ## a Flask shell in the app context
 
 clean: ## remove the virtualenv, node_modules and the demo's instance/ data
 	rm -rf $(VENV) node_modules instance
+
+translations-update: $(VENV)/.installed ## extract marked strings and merge them into every catalogue
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations

@@ -40,6 +40,25 @@ def defaults(instance_path: str) -> dict:
         "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
         # Trust X-Forwarded-Host/-Proto from this many proxies (0: none). Only set it behind a proxy you run.
         "PROXY_COUNT": 0,
+        # Fernet keys, comma-separated, newest first; the demo makes one under instance/.
+        "ENCRYPTION_KEYS": None,
+        # CalDAV servers on private, loopback or link-local addresses are refused (SSRF) unless allowed;
+        # None means: allowed in the demo and tests, refused in production.
+        "CALDAV_ALLOW_PRIVATE": None,
+        "HTTP_TIMEOUT": 20,
+        # OAuth clients; a provider whose client id is empty shows how to configure it instead of a button.
+        "GOOGLE_CLIENT_ID": "",
+        "GOOGLE_CLIENT_SECRET": "",
+        "GOOGLE_AUTHORIZE_URL": "https://accounts.google.com/o/oauth2/v2/auth",
+        "GOOGLE_TOKEN_URL": "https://oauth2.googleapis.com/token",
+        "GOOGLE_REVOKE_URL": "https://oauth2.googleapis.com/revoke",
+        "GOOGLE_USERINFO_URL": "https://openidconnect.googleapis.com/v1/userinfo",
+        "GOOGLE_API_URL": "https://www.googleapis.com/calendar/v3",
+        "MICROSOFT_CLIENT_ID": "",
+        "MICROSOFT_CLIENT_SECRET": "",
+        "MICROSOFT_AUTHORIZE_URL": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        "MICROSOFT_TOKEN_URL": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+        "MICROSOFT_GRAPH_URL": "https://graph.microsoft.com/v1.0",
     }
 
 
@@ -47,6 +66,7 @@ def defaults(instance_path: str) -> dict:
 PRODUCTION_REQUIRED = {
     "SECRET_KEY": f"{ENV_PREFIX}_SECRET_KEY",
     "REDIS_URL": "REDIS_URL",
+    "ENCRYPTION_KEYS": f"{ENV_PREFIX}_ENCRYPTION_KEYS",
 }
 
 
@@ -72,6 +92,8 @@ def finalise(config: dict, instance_path: str) -> None:
     """Fill derived settings and refuse to start a production app that lacks a required one."""
     config["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(config["SQLALCHEMY_DATABASE_URI"])
     config["APP_HOST"] = config["APP_HOST"].strip().lower()
+    if config["CALDAV_ALLOW_PRIVATE"] is None:
+        config["CALDAV_ALLOW_PRIVATE"] = config["ENV"] != "production"
     if config["ENV"] == "production":
         problems = [
             f"{variable} is not set" for name, variable in PRODUCTION_REQUIRED.items() if not config.get(name)
@@ -86,15 +108,24 @@ def finalise(config: dict, instance_path: str) -> None:
             )
         config["SESSION_COOKIE_SECURE"] = config["REMEMBER_COOKIE_SECURE"] = True
         config["PREFERRED_URL_SCHEME"] = "https"
-    elif not config.get("SECRET_KEY"):
-        config["SECRET_KEY"] = _local_secret_key(instance_path)
+        return
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _local_secret("secret_key", instance_path, lambda: secrets.token_urlsafe(48))
+    if not config.get("ENCRYPTION_KEYS"):
+        config["ENCRYPTION_KEYS"] = _local_secret("encryption_key", instance_path, _fernet_key)
 
 
-def _local_secret_key(instance_path: str) -> str:
-    """A per-checkout key kept under instance/, so demo sessions survive a restart."""
-    path = Path(instance_path) / "secret_key"
+def _local_secret(name: str, instance_path: str, make) -> str:
+    """A per-checkout secret kept under instance/, so demo sessions and stored tokens survive a restart."""
+    path = Path(instance_path) / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()

@@ -15,6 +15,7 @@ from app.extensions import db
 from tests import factories
 
 APP_HOST = "app.termin.test"
+TEST_ENCRYPTION_KEY = "q8Wd3C6wXlV2x3m0m7b0bYp2bN9qQH5cZ8s7uTt1k2E="
 TEST_DATABASE_URL = os.environ.get(
     "TERMIN_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/termin_test"
 )
@@ -28,6 +29,8 @@ def config_for_tests(database_url: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "APP_HOST": APP_HOST,
         "SERVER_NAME": None,
+        "ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
+        "CALDAV_ALLOW_PRIVATE": True,
     }
 
 
