@@ -29,10 +29,11 @@ install: $(VENV)/.installed node_modules/.package-lock.json translations ## crea
 translations: $(VENV)/.installed ## compile the Polish (and any other) message catalogues
 	$(BIN)/pybabel compile --statistics -d translations
 
-run: install ## serve the embedded demo (SQLite, jobs in-process) on http://app.localhost:8000
+run: install ## serve the embedded demo (SQLite, jobs in-process, local Radicale) on http://app.localhost:8000
 	$(FLASK) db upgrade
+	$(FLASK) demo-calendar start
 	PORT=$(PORT) $(FLASK) seed-demo
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	trap '$(FLASK) demo-calendar stop' EXIT; $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 services: ## start PostgreSQL and Redis (installing them, Node.js and Chromium when missing)
 	bash scripts/services.sh

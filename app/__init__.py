@@ -62,6 +62,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.crm.views import bp as crm_bp
+    from app.settings.views import bp as settings_bp
     from app.tenants.views import bp as tenants_bp
     from app.web.assets import bp as assets_bp
     from app.web.errors import register_error_handlers
@@ -69,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(tenants_bp)
     app.register_blueprint(crm_bp)
+    app.register_blueprint(settings_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(assets_bp)
     register_error_handlers(app)
@@ -127,24 +129,6 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    import click
+    from app.cli import register
 
-    @app.cli.command("seed-demo")
-    def seed_demo_command():
-        """Create the demo tenant (once) and print where to sign in."""
-        from app.demo import ADMIN_EMAIL, ADMIN_PASSWORD, REP_EMAIL, REP_PASSWORD, seed_demo
-
-        demo = seed_demo()
-        db.session.commit()
-        port = os.environ.get("PORT", "8000")
-        app_url = f"http://{app.config['APP_HOST']}:{port}"
-        click.echo("")
-        click.echo("Termin demo " + ("created" if demo.created else "already there"))
-        click.echo(f"  App:          {app_url}/login")
-        click.echo(f"  Admin:        {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
-        click.echo(f"  Rep (Sales):  {REP_EMAIL} / {REP_PASSWORD}")
-        click.echo(
-            f"  Demo domain:  http://{demo.domain.hostname}:{port}/robots.txt  (its scheduling pages live "
-            f"under /meetings/{demo.rep.page_slug})"
-        )
-        click.echo("")
+    register(app)

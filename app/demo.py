@@ -3,9 +3,11 @@
 import secrets
 from dataclasses import dataclass
 
+from app import demo_calendar
 from app.crm import services as crm
 from app.db import utcnow
 from app.extensions import db
+from app.sync import services as sync
 from app.tenants import services as tenants
 from app.tenants.models import Domain, User
 
@@ -29,6 +31,7 @@ class Demo:
     rep: User
     domain: Domain
     created: bool
+    calendar_note: str = ""
 
 
 def seed_demo() -> Demo:
@@ -65,3 +68,28 @@ def seed_demo() -> Demo:
     db.session.add(domain)
     db.session.flush()
     return Demo(admin, rep, domain, created=True)
+
+
+def connect_demo_calendar(rep: User) -> str:
+    """Connect the demo rep to the local Radicale (once), with Team checked for availability."""
+    if sync.list_connections(rep.tenant, rep):
+        return "already connected"
+    demo_calendar.create_calendars()
+    connection = sync.connect_caldav(
+        rep.tenant,
+        rep,
+        server_url=demo_calendar.base_url(),
+        username=demo_calendar.USER,
+        password=demo_calendar.PASSWORD,
+    )
+    by_name = {c.name: c for c in connection.calendars}
+    work, team = by_name[demo_calendar.CALENDARS["work"]], by_name[demo_calendar.CALENDARS["team"]]
+    choices = sync.ConnectionChoices(
+        calendar_sync=True,
+        scheduling_pages=True,
+        task_sync=False,
+        default_calendar_id=work.id,
+        availability_calendar_ids=frozenset({team.id}),
+    )
+    sync.save_choices(rep.tenant, rep, connection, choices)
+    return f"connected to {demo_calendar.base_url()} (Work is the default, Team is checked for availability)"

@@ -108,7 +108,10 @@ class Client:
         return self.http.post(url, base_url=f"http://{self.host}", **kwargs)
 
     def csrf_token(self) -> str:
-        page = self.http.get("/login", base_url=f"http://{APP_HOST}").get_data(as_text=True)
+        # /login sends a signed-in user on to their contacts; either page carries the token.
+        page = self.http.get("/login", base_url=f"http://{APP_HOST}", follow_redirects=True).get_data(
+            as_text=True
+        )
         return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
     def post_form(self, url: str, data: dict | None = None, *, htmx: bool = False, **kwargs):

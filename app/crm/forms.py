@@ -13,7 +13,7 @@ from wtforms import (
     TimeField,
     ValidationError,
 )
-from wtforms.validators import Email, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 
 from app.crm.services import ContactData
 from app.web.forms import strip
@@ -22,7 +22,8 @@ from app.web.forms import strip
 def _text(label, limit, required=False):
     validators = [Length(max=limit, message=_l("At most %(max)d characters.", max=limit))]
     if required:
-        validators.insert(0, InputRequired(_l("This field is required.")))
+        # DataRequired, not InputRequired: it sees the value after the strip filter, so "   " is empty too.
+        validators.insert(0, DataRequired(_l("This field is required.")))
     return StringField(label, filters=[strip], validators=validators)
 
 
@@ -62,15 +63,12 @@ class ContactForm(FlaskForm):
 
 
 DURATIONS = [
-    SelectChoice(str(minutes), label)
-    for minutes, label in [
-        (15, "15 min"),
-        (30, "30 min"),
-        (45, "45 min"),
-        (60, "1 h"),
-        (90, "1 h 30 min"),
-        (120, "2 h"),
-    ]
+    SelectChoice("15", _l("15 min")),
+    SelectChoice("30", _l("30 min")),
+    SelectChoice("45", _l("45 min")),
+    SelectChoice("60", _l("1 h")),
+    SelectChoice("90", _l("1 h 30 min")),
+    SelectChoice("120", _l("2 h")),
 ]
 
 
@@ -128,15 +126,21 @@ class TaskForm(FlaskForm):
         self.time_zone = time_zone
         self.due_at = None
 
-    def validate_due_time(self, field):
+    def validate(self, extra_validators=None) -> bool:
+        # Not a validate_due_time method: Optional() ends due_time's validation chain when the time is
+        # left empty, which skipped the method and silently dropped a due date given without a time.
+        if not super().validate(extra_validators):
+            return False
         if self.due_date.data is None:
-            return
+            return True
         try:
-            self.due_at = local_to_utc(self.due_date.data, field.data or time(9, 0), self.time_zone)
+            self.due_at = local_to_utc(self.due_date.data, self.due_time.data or time(9, 0), self.time_zone)
         except ValueError:
-            raise ValidationError(
+            self.due_time.errors.append(
                 _l(
                     "This time does not exist in %(zone)s: the clocks skip it. Pick another time.",
                     zone=self.time_zone,
                 )
-            ) from None
+            )
+            return False
+        return True

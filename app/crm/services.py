@@ -12,6 +12,7 @@ from app.extensions import db
 from app.tenants.models import Tenant, User
 
 PAGE_SIZE = 50
+MAX_PAGE = 100_000  # keeps OFFSET inside PostgreSQL's bigint whatever ?page= a request carries
 
 
 class CrmError(Exception):
@@ -66,7 +67,7 @@ def list_contacts(tenant: Tenant, query: str = "", page: int = 1) -> ContactPage
                 )
             )
         )
-    page = max(page, 1)
+    page = min(max(page, 1), MAX_PAGE)
     rows = list(
         db.session.scalars(
             statement.order_by(Contact.created_at.desc(), Contact.id.desc())

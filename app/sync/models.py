@@ -32,6 +32,8 @@ class CalendarConnection(TenantOwnedMixin, TimestampMixin, db.Model):
     account_email: Mapped[str] = mapped_column(sa.String(254))
     server_url: Mapped[str | None] = mapped_column(sa.String(2048))  # CalDAV only
     username: Mapped[str | None] = mapped_column(sa.String(255))  # CalDAV only
+    # CalDAV has no standard way to discover calendars others shared with you; the rep pastes their URLs.
+    shared_calendar_urls: Mapped[str] = mapped_column(sa.Text, default="")
     secret_encrypted: Mapped[str] = mapped_column(sa.Text)
     token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(sa.String(16), default="active")

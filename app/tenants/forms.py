@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import Email, InputRequired, Length
+from wtforms.validators import DataRequired, Email, InputRequired, Length
 
 from app.tenants.models import LOCALES
 from app.web.forms import strip, valid_time_zone
@@ -51,7 +51,7 @@ def _name_field(label):
         label,
         filters=[strip],
         validators=[
-            InputRequired(_l("Enter a name.")),
+            DataRequired(_l("Enter a name.")),  # sees the stripped value, so "   " is no name
             Length(max=120, message=_l("At most 120 characters.")),
         ],
     )

@@ -117,7 +117,7 @@ def slugify(text: str) -> str:
     # NFKD splits most accents off; Polish ł has no decomposition, so it is mapped by hand.
     text = text.replace("ł", "l").replace("Ł", "L")
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:48]
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower())[:48].strip("-")  # cut first: no trailing "-"
 
 
 def free_page_slug(name: str) -> str:

@@ -94,7 +94,12 @@ def team():
     return _render_team(InviteForm())
 
 
-def _render_team(invite_form: InviteForm, issued: services.IssuedInvitation | None = None, status: int = 200):
+def _render_team(
+    invite_form: InviteForm,
+    issued: services.IssuedInvitation | None = None,
+    status: int = 200,
+    seat_forms: dict[int, SeatForm] | None = None,
+):
     tenant = current_user.tenant
     context = dict(
         users=services.list_users(tenant),
@@ -103,6 +108,7 @@ def _render_team(invite_form: InviteForm, issued: services.IssuedInvitation | No
         issued=issued,
         issued_link=_invitation_link(issued.token) if issued else None,
         seat_form=SeatForm,
+        seat_forms=seat_forms or {},  # a user's row shows this form (with its errors) instead of a fresh one
     )
     return render_page_or_fragment("tenants/team.html", "tenants/_invitations.html", **context), status
 
@@ -170,7 +176,7 @@ def set_seat(user_id: int):
         if saved:
             flash(_("Seat of %(name)s saved.", name=user.name), "success")
             return redirect(url_for("tenants.team"), 303)
-        return _render_team(InviteForm(formdata=None), status=status)
+        return _render_team(InviteForm(formdata=None), status=status, seat_forms={user.id: form})
     return render_template(
         "tenants/_user_row.html", user=user, seat_form=SeatForm, form=form, saved=saved
     ), status

@@ -103,3 +103,6 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "call":
         item.rep_call = report
+
+
+from tests.fakes.radicale import radicale_server  # noqa: E402, F401  (journeys connect real CalDAV accounts)

@@ -1,8 +1,8 @@
 """add calendar connections and calendars
 
-Revision ID: 959d19a66759
+Revision ID: 05a9c6e01919
 Revises: a3600ed019db
-Create Date: 2026-11-23 19:17:12.625871
+Create Date: 2026-11-23 19:19:41.666540
 
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "959d19a66759"
+revision = "05a9c6e01919"
 down_revision = "a3600ed019db"
 branch_labels = None
 depends_on = None
@@ -26,6 +26,7 @@ def upgrade():
         sa.Column("account_email", sa.String(length=254), nullable=False),
         sa.Column("server_url", sa.String(length=2048), nullable=True),
         sa.Column("username", sa.String(length=255), nullable=True),
+        sa.Column("shared_calendar_urls", sa.Text(), nullable=False),
         sa.Column("secret_encrypted", sa.Text(), nullable=False),
         sa.Column("token_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),

@@ -1,0 +1,47 @@
+"""``flask`` commands for the embedded demo."""
+
+import os
+
+import click
+from flask import Flask
+
+from app import demo, demo_calendar
+from app.extensions import db
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo_command():
+        """Create the demo tenant (once), connect its rep's calendar, and print where to sign in."""
+        seeded = demo.seed_demo()
+        db.session.commit()
+        try:
+            calendar_note = demo.connect_demo_calendar(seeded.rep)
+            db.session.commit()
+        except Exception as error:  # the demo still runs without its calendar; say why
+            db.session.rollback()
+            calendar_note = f"NOT connected ({error}); is Radicale running? `flask demo-calendar start`"
+        port = os.environ.get("PORT", "8000")
+        app_url = f"http://{app.config['APP_HOST']}:{port}"
+        click.echo("")
+        click.echo("Termin demo " + ("created" if seeded.created else "already there"))
+        click.echo(f"  App:          {app_url}/login")
+        click.echo(f"  Admin:        {demo.ADMIN_EMAIL} / {demo.ADMIN_PASSWORD}")
+        click.echo(f"  Rep (Sales):  {demo.REP_EMAIL} / {demo.REP_PASSWORD}")
+        click.echo(f"  Demo domain:  http://{seeded.domain.hostname}:{port}/robots.txt")
+        click.echo(f"                (its scheduling pages will live under /meetings/{seeded.rep.page_slug})")
+        click.echo(f"  Rep calendar: {calendar_note}")
+        click.echo(f"                see {app_url}/settings/calendars")
+        click.echo("")
+
+    @app.cli.command("demo-calendar")
+    @click.argument("action", type=click.Choice(["start", "stop"]))
+    def demo_calendar_command(action):
+        """Start or stop the demo's local CalDAV server (Radicale, data under instance/radicale)."""
+        if action == "start":
+            started = demo_calendar.start(app.instance_path)
+            click.echo(
+                f"Radicale {'started' if started else 'already running'} on {demo_calendar.base_url()}"
+            )
+        else:
+            demo_calendar.stop(app.instance_path)
