@@ -7,6 +7,7 @@ from flask import Flask
 
 from app import demo, demo_calendar
 from app.extensions import db
+from app.sync import services as sync
 
 
 def register(app: Flask) -> None:
@@ -33,6 +34,13 @@ def register(app: Flask) -> None:
         click.echo(f"  Rep calendar: {calendar_note}")
         click.echo(f"                see {app_url}/settings/calendars")
         click.echo("")
+
+    @app.cli.command("rotate-secrets")
+    def rotate_secrets_command():
+        """Re-encrypt stored calendar secrets with the first key of TERMIN_ENCRYPTION_KEYS."""
+        count = sync.rotate_secrets()
+        db.session.commit()
+        click.echo(f"Re-encrypted {count} calendar secret(s) with the newest key.")
 
     @app.cli.command("demo-calendar")
     @click.argument("action", type=click.Choice(["start", "stop"]))

@@ -46,6 +46,9 @@ def defaults(instance_path: str) -> dict:
         # None means: allowed in the demo and tests, refused in production.
         "CALDAV_ALLOW_PRIVATE": None,
         "HTTP_TIMEOUT": 20,
+        # How jobs run: "rq" (Redis + `make worker`), "thread" (in-process, the embedded demo) or "eager"
+        # (right after the commit, in the caller's thread: tests). None: rq when REDIS_URL is set.
+        "JOBS_MODE": None,
         # OAuth clients; a provider whose client id is empty shows how to configure it instead of a button.
         "GOOGLE_CLIENT_ID": "",
         "GOOGLE_CLIENT_SECRET": "",
@@ -92,6 +95,8 @@ def finalise(config: dict, instance_path: str) -> None:
     """Fill derived settings and refuse to start a production app that lacks a required one."""
     config["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(config["SQLALCHEMY_DATABASE_URI"])
     config["APP_HOST"] = config["APP_HOST"].strip().lower()
+    if config["JOBS_MODE"] is None:
+        config["JOBS_MODE"] = "rq" if config.get("REDIS_URL") or config["ENV"] == "production" else "thread"
     if config["CALDAV_ALLOW_PRIVATE"] is None:
         config["CALDAV_ALLOW_PRIVATE"] = config["ENV"] != "production"
     if config["ENV"] == "production":

@@ -1,10 +1,12 @@
 """Every feature's models, imported once so alembic and the tests see the whole schema."""
 
 from app.crm.models import Contact, Meeting, MeetingContact, Task
-from app.sync.models import Calendar, CalendarConnection
+from app.mail.models import OutboxMessage
+from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
 from app.tenants.models import Domain, Invitation, Tenant, User
 
 __all__ = [
+    "BusyBlock",
     "Calendar",
     "CalendarConnection",
     "Contact",
@@ -12,6 +14,8 @@ __all__ = [
     "Invitation",
     "Meeting",
     "MeetingContact",
+    "OutboxMessage",
+    "SyncedEvent",
     "Task",
     "Tenant",
     "User",

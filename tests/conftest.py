@@ -31,6 +31,7 @@ def config_for_tests(database_url: str) -> dict:
         "SERVER_NAME": None,
         "ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
         "CALDAV_ALLOW_PRIVATE": True,
+        "JOBS_MODE": "eager",
     }
 
 

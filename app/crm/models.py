@@ -64,6 +64,11 @@ class Meeting(TenantOwnedMixin, TimestampMixin, db.Model):
     source: Mapped[str] = mapped_column(sa.String(16))
     status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
     notes: Mapped[str] = mapped_column(sa.Text, default="")
+    # The iCalendar UID of the meeting's calendar event: chosen by us before writing (crm, page), or
+    # read from the calendar (calendar). Set once; a retried write reuses it and cannot duplicate.
+    uid: Mapped[str | None] = mapped_column(sa.String(1024), index=True)
+    calendar_id: Mapped[int | None] = mapped_column(sa.ForeignKey("calendars.id", ondelete="SET NULL"))
+    provider_event_id: Mapped[str | None] = mapped_column(sa.String(1024))
 
     owner: Mapped[User] = relationship()
     contacts: Mapped[list[Contact]] = relationship(secondary="meeting_contacts", order_by=Contact.id)
@@ -85,6 +90,9 @@ class Task(TenantOwnedMixin, TimestampMixin, db.Model):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # C6: where the task's event sits in the rep's task sub-calendar, once written there.
+    calendar_id: Mapped[int | None] = mapped_column(sa.ForeignKey("calendars.id", ondelete="SET NULL"))
+    provider_event_id: Mapped[str | None] = mapped_column(sa.String(1024))
 
     owner: Mapped[User] = relationship()
     contact: Mapped[Contact | None] = relationship()

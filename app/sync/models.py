@@ -43,6 +43,10 @@ class CalendarConnection(TenantOwnedMixin, TimestampMixin, db.Model):
     calendar_sync: Mapped[bool] = mapped_column(default=True)
     scheduling_pages: Mapped[bool] = mapped_column(default=True)
     task_sync: Mapped[bool] = mapped_column(default=False)
+    # C11: the health probe's last look, and when the rep was last told the account went inactive
+    # (told once per outage, not once per probe).
+    health_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    inactive_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
     calendars: Mapped[list["Calendar"]] = relationship(
@@ -84,7 +88,16 @@ class Calendar(TenantOwnedMixin, TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(sa.String(16), default="active")
     inactive_reason: Mapped[str | None] = mapped_column(sa.String(500))
     inactive_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # C6: the sub-calendar Termin created for the rep's tasks (never a source of meetings or busy time).
+    is_task_calendar: Mapped[bool] = mapped_column(default=False)
+    inactive_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The provider's cursor (sync token, delta link, CalDAV sync-token or ctag state); None: full sync next.
     sync_state: Mapped[str | None] = mapped_column(sa.Text)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sync_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     connection: Mapped[CalendarConnection] = relationship(back_populates="calendars")
 
@@ -95,3 +108,56 @@ class Calendar(TenantOwnedMixin, TimestampMixin, db.Model):
     @property
     def shows_event_details(self) -> bool:
         return self.access != "freebusy"
+
+
+class SyncedEvent(TenantOwnedMixin, db.Model):
+    """One event (or one occurrence override) seen in a calendar, keyed as the calendar knows it.
+
+    The unique key (calendar, iCalendar UID, recurrence id) makes a sync idempotent: running it twice, or
+    re-running one killed half-way, updates these rows instead of adding new ones. Only times and the
+    link to a CRM meeting are kept, never titles or attendees of calendars that only feed availability.
+    """
+
+    __tablename__ = "synced_events"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "calendar_id", "uid", "recurrence_id", name="uq_synced_events_calendar_uid_recurrence"
+        ),
+        sa.Index("ix_synced_events_calendar_id_provider_event_id", "calendar_id", "provider_event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    calendar_id: Mapped[int] = mapped_column(sa.ForeignKey("calendars.id", ondelete="CASCADE"))
+    uid: Mapped[str] = mapped_column(sa.String(1024))
+    recurrence_id: Mapped[str] = mapped_column(sa.String(64), default="")  # "" for single events and series
+    provider_event_id: Mapped[str] = mapped_column(sa.String(1024))
+    meeting_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("meetings.id", ondelete="SET NULL"), index=True
+    )
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    is_busy: Mapped[bool] = mapped_column(default=True)
+    # A digest of what the sync read, so an unchanged event costs no write.
+    digest: Mapped[str] = mapped_column(sa.String(64))
+
+
+class BusyBlock(db.Model):
+    """A busy interval of one calendar, the only thing the slot engine reads (C8): no event details.
+
+    Recurring events are expanded into one block per occurrence over the sync horizon.
+    """
+
+    __tablename__ = "busy_blocks"
+    __table_args__ = (sa.Index("ix_busy_blocks_user_id_start_at", "user_id", "start_at"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    calendar_id: Mapped[int] = mapped_column(sa.ForeignKey("calendars.id", ondelete="CASCADE"), index=True)
+    synced_event_id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("synced_events.id", ondelete="CASCADE"),
+        index=True,
+    )
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -34,6 +34,8 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.integrations.requests_client import OAuthError as AuthlibOAuthError
 
+from app.sync.providers.base import AuthRevoked, ProviderError, TemporarilyUnavailable
+
 log = logging.getLogger(__name__)
 
 # A token this close to its expiry counts as expired and is refreshed before the request goes out,
@@ -330,12 +332,7 @@ class AuthorizedSession(OAuth2Session):
         super().__init__(*args, **kwargs)
         self.provider_label = provider_label
 
-    # The provider errors are imported where raised: app.sync.providers imports this module, so a
-    # module-level import of app.sync.providers.base here would be circular.
-
     def ensure_active_token(self, token=None):
-        from app.sync.providers.base import AuthRevoked
-
         if super().ensure_active_token(token):
             return True
         # Expired and nothing to refresh with: only reconnecting helps.
@@ -344,8 +341,6 @@ class AuthorizedSession(OAuth2Session):
         )
 
     def refresh_token(self, url=None, refresh_token=None, **kwargs):
-        from app.sync.providers.base import AuthRevoked, ProviderError, TemporarilyUnavailable
-
         label = self.provider_label
         try:
             return super().refresh_token(url, refresh_token=refresh_token, **kwargs)
@@ -365,8 +360,6 @@ class AuthorizedSession(OAuth2Session):
         For providers that get a 401 with a token we believed valid (the provider may end tokens
         early): refresh once and retry; a second 401 means the grant is gone (``AuthRevoked``).
         """
-        from app.sync.providers.base import AuthRevoked
-
         if not self.token or not self.token.get("refresh_token"):
             raise AuthRevoked(f"There is no {self.provider_label} refresh token; please reconnect.")
         self.refresh_token(self.metadata.get("token_endpoint"))

@@ -13,7 +13,8 @@ from flask import current_app
 
 from app.db import utcnow
 from app.extensions import db
-from app.sync import crypto, oauth, providers
+from app.sync import crypto, oauth
+from app.sync.factory import build_provider
 from app.sync.models import Calendar, CalendarConnection
 from app.sync.providers import caldav as caldav_provider
 from app.sync.providers.base import Account, AuthRevoked, CalendarProvider, RemoteCalendar
@@ -254,7 +255,7 @@ def connect_oauth(tenant: Tenant, user: User, provider_name: str, token: dict) -
         secret, expires = oauth.secret_from_token(new_token), oauth.expires_at(new_token)
 
     draft = CalendarConnection(provider=provider_name, shared_calendar_urls="")
-    provider = providers.build(current_app.config, draft, secret, keep_refreshed)
+    provider = build_provider(current_app.config, draft, secret, keep_refreshed)
     account, calendars = provider.account(), provider.list_calendars()
     return connect(
         tenant,
@@ -319,6 +320,26 @@ def refresh_calendars(tenant: Tenant, user: User, connection: CalendarConnection
     db.session.flush()
 
 
+def rotate_secrets(batch: int = 500) -> int:
+    """Re-encrypt every stored secret with the first configured key; returns how many were rewritten."""
+    count, last_id = 0, 0
+    while True:
+        rows = list(
+            db.session.scalars(
+                sa.select(CalendarConnection)
+                .where(CalendarConnection.id > last_id)
+                .order_by(CalendarConnection.id)
+                .limit(batch)
+            )
+        )
+        if not rows:
+            return count
+        for connection in rows:
+            connection.secret_encrypted = crypto.rotate(connection.secret_encrypted)
+        db.session.flush()
+        count, last_id = count + len(rows), rows[-1].id
+
+
 def secret_of(connection: CalendarConnection) -> dict:
     return crypto.decrypt(connection.secret_encrypted)
 
@@ -335,4 +356,4 @@ def provider_for(connection: CalendarConnection) -> CalendarProvider:
     def on_refresh(token: dict) -> None:
         store_refreshed_token(connection, oauth.secret_from_token(token), oauth.expires_at(token))
 
-    return providers.build(current_app.config, connection, secret_of(connection), on_refresh)
+    return build_provider(current_app.config, connection, secret_of(connection), on_refresh)

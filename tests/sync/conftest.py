@@ -2,4 +2,4 @@
 
 from tests.fakes.google_calendar import google_harness  # noqa: F401
 from tests.fakes.graph import graph_harness  # noqa: F401
-from tests.fakes.radicale import caldav_harness  # noqa: F401
+from tests.fakes.radicale import caldav_harness, radicale_server  # noqa: F401
