@@ -11,32 +11,15 @@ from app.crm.models import Contact, Meeting, Task
 from app.extensions import db
 from app.tenants.models import Tenant, User
 from tests import factories
-from tests.conftest import APP_HOST, Client
+from tests.conftest import Client
 
 FIELD_ERROR = re.compile(r'<p class="error"[^>]*data-field="([^"]+)"')
 
 
-class AppClient(Client):
-    """conftest's Client, but able to fetch a CSRF token when signed in as well.
-
-    Client.csrf_token() reads the token off GET /login, which redirects a signed-in user, so post_form()
-    after login() would find no token; following the redirect reads it off the contact list instead.
-    """
-
-    def csrf_token(self) -> str:
-        page = self.http.get("/login", base_url=f"http://{APP_HOST}", follow_redirects=True)
-        return re.search(r'name="csrf-token" content="([^"]+)"', page.get_data(as_text=True)).group(1)
-
-
-@pytest.fixture
-def client(app):
-    return AppClient(app)
-
-
 @pytest.fixture
 def signed_in(app):
-    def sign_in(email: str) -> AppClient:
-        client = AppClient(app)
+    def sign_in(email: str) -> Client:
+        client = Client(app)
         client.login(email)
         return client
 
@@ -112,7 +95,7 @@ ID_ROUTES = [
 ]
 
 
-def _send(client: AppClient, method: str, url: str, data: dict | None, htmx: bool):
+def _send(client: Client, method: str, url: str, data: dict | None, htmx: bool):
     if method == "GET":
         return client.get(url, headers={"HX-Request": "true"} if htmx else {})
     return client.post_form(url, data, htmx=htmx)
@@ -537,13 +520,13 @@ def test_odd_page_numbers_do_not_break_the_list(world, signed_in, page):
 def user_in(app, world):
     """Sign in a new user of tenant A who lives in ``time_zone``."""
 
-    def make(time_zone: str) -> AppClient:
+    def make(time_zone: str) -> Client:
         ours, _ = world
         with app.app_context():
             user = factories.make_user(db.session.get(Tenant, ours.tenant_id), time_zone=time_zone)
             db.session.commit()
             email = user.email
-        client = AppClient(app)
+        client = Client(app)
         client.login(email)
         return client
 
