@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/termin_test
 T ?= tests
 
-.PHONY: help run test lint fmt install services translations translations-update db-upgrade db-revision db-check shell clean
+.PHONY: help run test lint fmt install services translations translations-update db-upgrade db-revision db-check shell clean worker
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -67,3 +67,6 @@ clean: ## remove the virtualenv, node_modules and the demo's instance/ data
 translations-update: $(VENV)/.installed ## extract marked strings and merge them into every catalogue
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations
+
+worker: install ## RQ worker + sweeper in the foreground (REDIS_URL, DATABASE_URL set); Ctrl+C stops both
+	$(FLASK) sweep & sweeper=$$!; trap 'kill $$sweeper 2>/dev/null; wait $$sweeper' EXIT; $(FLASK) worker

@@ -37,6 +37,11 @@ def create_app(config: dict | None = None) -> Flask:
     register_request_hooks(app)
     register_template_helpers(app)
     register_cli(app)
+    if app.config["JOBS_MODE"] == "thread" and not app.config["TESTING"]:
+        # The embedded demo has no `make worker`: its sweeper is a thread of the serving process.
+        from app.sweeper import start_in_process
+
+        start_in_process(app)
     return app
 
 

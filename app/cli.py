@@ -1,4 +1,4 @@
-"""``flask`` commands for the embedded demo."""
+"""``flask`` commands: the embedded demo's, and the background job processes (`make worker` runs both)."""
 
 import os
 
@@ -53,3 +53,21 @@ def register(app: Flask) -> None:
             )
         else:
             demo_calendar.stop(app.instance_path)
+
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
+    def worker_command(burst):
+        """Run an RQ worker on the sync, writes and mail queues (needs REDIS_URL); see workers/worker.py."""
+        from workers.worker import main
+
+        main(burst=burst)
+
+    @app.cli.command("sweep")
+    @click.option("--once", is_flag=True, help="Sweep once and exit instead of every SWEEP_INTERVAL_SECONDS.")
+    def sweep_command(once):
+        """Queue again every due job Redis does not hold (syncs, outbox deliveries, health probes)."""
+        from workers.sweeper import main
+
+        counts = main(app, once=once)
+        if counts is not None:
+            click.echo(" ".join(f"{kind}={count}" for kind, count in counts.items()))

@@ -49,6 +49,32 @@ def defaults(instance_path: str) -> dict:
         # How jobs run: "rq" (Redis + `make worker`), "thread" (in-process, the embedded demo) or "eager"
         # (right after the commit, in the caller's thread: tests). None: rq when REDIS_URL is set.
         "JOBS_MODE": None,
+        # Delivery attempts of one outbox row (a provider write, an email) before it is marked failed.
+        "OUTBOX_MAX_ATTEMPTS": 12,
+        # Outgoing mail. Without SMTP_HOST (the embedded demo) each message is written as an .eml file to
+        # MAIL_DIR (None: instance/mail/) instead; in production mail then waits until SMTP_HOST is set.
+        "SMTP_HOST": None,
+        "SMTP_PORT": 587,
+        "SMTP_USERNAME": None,
+        "SMTP_PASSWORD": None,
+        "SMTP_STARTTLS": True,
+        "SMTP_TIMEOUT": 20,
+        "MAIL_FROM": "Termin <no-reply@termin.localhost>",
+        "MAIL_DIR": None,
+        # A calendar sync that started longer ago than this is taken as dead: the health probe says so on
+        # the calendar ("sync did not finish") and the sweeper queues it again.
+        "SYNC_STALE_SECONDS": 600,
+        # The sweeper (`make worker`; a thread in the embedded demo) looks for due work this often, reading at
+        # most SWEEP_BATCH_SIZE rows per query. A queued job that started longer than SYNC_STALE_SECONDS ago
+        # without a heartbeat since counts as dead and is queued again.
+        "SWEEP_INTERVAL_SECONDS": 15,
+        "SWEEP_BATCH_SIZE": 500,
+        # Each connected account is probed (app/sync/health.py) this often.
+        "HEALTH_INTERVAL_SECONDS": 900,
+        # How often each synced calendar asks its provider for changes, and how far ahead recurring events
+        # are expanded into busy blocks (C8).
+        "SYNC_INTERVAL_SECONDS": 300,
+        "SYNC_HORIZON_DAYS": 400,
         # OAuth clients; a provider whose client id is empty shows how to configure it instead of a button.
         "GOOGLE_CLIENT_ID": "",
         "GOOGLE_CLIENT_SECRET": "",

@@ -92,4 +92,5 @@ def connect_demo_calendar(rep: User) -> str:
         availability_calendar_ids=frozenset({team.id}),
     )
     sync.save_choices(rep.tenant, rep, connection, choices)
+    sync.request_connection_sync(connection)
     return f"connected to {demo_calendar.base_url()} (Work is the default, Team is checked for availability)"

@@ -9,6 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from app.crm.models import Contact, Meeting, MeetingContact, Task
 from app.db import utcnow
 from app.extensions import db
+from app.sync import tasks as task_sync
+from app.sync import writes as calendar_writes
 from app.tenants.models import Tenant, User
 
 PAGE_SIZE = 50
@@ -145,6 +147,8 @@ def log_meeting(
     )
     db.session.add(meeting)
     db.session.flush()
+    # C5: with calendar sync on it goes to the rep's default calendar, inviting the contact; else only logged.
+    calendar_writes.schedule_meeting_write(tenant, meeting)
     return meeting
 
 
@@ -166,8 +170,11 @@ def list_meetings_for_contact(tenant: Tenant, contact: Contact) -> list[Meeting]
 
 
 def cancel_meeting(tenant: Tenant, meeting: Meeting) -> Meeting:
-    meeting.status = "cancelled"
-    db.session.flush()
+    """Cancel the meeting; one Termin put in a calendar is cancelled there too, its attendees told."""
+    if meeting.status != "cancelled":
+        meeting.status = "cancelled"
+        db.session.flush()
+        calendar_writes.schedule_meeting_cancel(tenant, meeting)
     return meeting
 
 
@@ -177,6 +184,7 @@ def create_task(
     task = Task(tenant_id=tenant.id, owner=actor, contact=contact, title=title.strip(), due_at=due_at)
     db.session.add(task)
     db.session.flush()
+    task_sync.task_changed(task)  # C6: its event in the rep's task calendar, through the outbox
     return task
 
 
@@ -208,10 +216,12 @@ def complete_task(tenant: Tenant, task: Task) -> Task:
     if task.status != "completed":
         task.status, task.completed_at = "completed", utcnow()
         db.session.flush()
+        task_sync.task_changed(task)
     return task
 
 
 def reopen_task(tenant: Tenant, task: Task) -> Task:
     task.status, task.completed_at = "open", None
     db.session.flush()
+    task_sync.task_changed(task)
     return task

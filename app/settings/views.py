@@ -4,12 +4,14 @@ import logging
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from app.db import utcnow
 from app.extensions import db
 from app.settings.forms import CalDAVForm, ConnectionForm
-from app.sync import oauth
+from app.sync import health, oauth
 from app.sync import services as sync
 from app.sync.providers.base import AuthRevoked, ProviderError
 from app.sync.providers.caldav import DiscoveryFailed, UnsafeServerURL
@@ -103,6 +105,7 @@ def connect_caldav():
                 _("The server could not be reached: %(reason)s", reason=error.reason)
             )
         else:
+            sync.request_connection_sync(connection)
             db.session.commit()
             flash(_("Connected %(account)s.", account=connection.account_email), "success")
             return redirect(url_for("settings.calendars"), 303)
@@ -163,6 +166,7 @@ def oauth_callback(provider: str):
             "error",
         )
         return redirect(url_for("settings.calendars"), 303)
+    sync.request_connection_sync(connection)
     db.session.commit()
     flash(_("Connected %(account)s.", account=connection.account_email), "success")
     return redirect(url_for("settings.calendars"), 303)
@@ -189,6 +193,8 @@ def save_connection(connection_id: int):
             db.session.rollback()
             connection = _connection_or_404(connection_id)
         else:
+            # A calendar newly checked for availability needs its busy times now, not at the next sweep.
+            sync.request_connection_sync(connection)
             db.session.commit()
             status, saved = 200, True
             form = _connection_form(connection)
@@ -221,6 +227,7 @@ def refresh_connection(connection_id: int):
         db.session.rollback()
         flash(_("Could not reach the calendar server: %(reason)s", reason=error.reason), "error")
     else:
+        sync.request_connection_sync(connection)
         db.session.commit()
         flash(_("Calendars of %(account)s checked again.", account=connection.account_email), "success")
     return redirect(url_for("settings.calendars"), 303)
@@ -260,3 +267,49 @@ def disconnect(connection_id: int):
     else:
         flash(_("Disconnected %(account)s.", account=account), "success")
     return redirect(url_for("settings.calendars"), 303)
+
+
+# -- Sync status (issue #4 item 7) -------------------------------------------------------------------------
+
+STOP_POLLING = 286  # htmx stops polling an element that gets this answer
+
+
+@bp.context_processor
+def _sync_status_helpers():
+    """What templates/settings/_sync_status.html needs wherever the account's card is rendered."""
+    return {
+        "is_syncing": health.is_syncing,
+        "synced_calendars": health.synced_calendars,
+        "relative": _relative,
+        "utcnow": utcnow,
+    }
+
+
+def _relative(moment) -> str:
+    """ "3 minutes ago", "in 5 minutes": a moment relative to now, in the rep's language."""
+    return format_timedelta(moment - utcnow(), add_direction=True)
+
+
+def _sync_status(connection):
+    # While a sync runs or is due the fragment polls again; once idle, 286 ends the polling.
+    status = 200 if health.is_syncing(connection) else STOP_POLLING
+    return render_template("settings/_sync_status.html", connection=connection), status
+
+
+@bp.get("/calendars/<int:connection_id>/status")
+def sync_status(connection_id: int):
+    """The account's sync status block (self-polling htmx fragment)."""
+    return _sync_status(_connection_or_404(connection_id))
+
+
+@bp.post("/calendars/<int:connection_id>/sync")
+def sync_now(connection_id: int):
+    """Sync the account's calendars now; answers the status block, which then follows the sync."""
+    connection = _connection_or_404(connection_id)
+    if not health.sync_now(connection):
+        abort(409, _("No calendar of this account is synced now (is the account inactive?)."))
+    db.session.commit()
+    if not is_fragment_request():
+        flash(_("Syncing %(account)s now.", account=connection.account_email), "success")
+        return redirect(url_for("settings.calendars"), 303)
+    return _sync_status(connection)

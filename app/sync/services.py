@@ -11,8 +11,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 
+from app import queue
 from app.db import utcnow
 from app.extensions import db
+from app.mail import outbox
 from app.sync import crypto, oauth
 from app.sync.factory import build_provider
 from app.sync.models import Calendar, CalendarConnection
@@ -117,6 +119,17 @@ def connect(
     return connection
 
 
+def request_connection_sync(connection: CalendarConnection) -> None:
+    """Sync the account's calendars right after this commit, so availability does not wait for a sweep.
+
+    Called by the rep's own actions (connect, save, check again), not by every service that touches a
+    connection: a sync is a provider round-trip the caller decides to pay for.
+    """
+    queue.enqueue(
+        "sync", "app.sync.jobs.sync_connection", connection.id, job_id=f"sync-connection-{connection.id}"
+    )
+
+
 def apply_calendar_list(connection: CalendarConnection, remote: Sequence[RemoteCalendar]) -> None:
     """Bring the stored calendars in line with what the account can see now (C9, C11).
 
@@ -160,7 +173,12 @@ def _ensure_default(connection: CalendarConnection) -> None:
     if connection.default_calendar is not None:
         connection.default_calendar.checks_availability = True
         return
-    writable = [c for c in connection.calendars if c.is_active and c.access in ("owner", "writer")]
+    # The task sub-calendar (C6) holds only tasks: never where bookings go.
+    writable = [
+        c
+        for c in connection.calendars
+        if c.is_active and c.access in ("owner", "writer") and not c.is_task_calendar
+    ]
     if writable:
         chosen = next((c for c in writable if c.is_primary), writable[0])
         chosen.is_default = chosen.checks_availability = True
@@ -184,12 +202,15 @@ def save_choices(
     calendars = {c.id: c for c in connection.calendars}
     default = calendars.get(choices.default_calendar_id) if choices.default_calendar_id else None
     if choices.default_calendar_id is not None and (
-        default is None or not default.is_active or default.access not in ("owner", "writer")
+        default is None
+        or not default.is_active
+        or default.access not in ("owner", "writer")
+        or default.is_task_calendar
     ):
         raise SettingsRefused("default_calendar", "Choose a calendar of this account that you can write to.")
     for calendar_id in choices.availability_calendar_ids:
         calendar = calendars.get(calendar_id)
-        if calendar is None:
+        if calendar is None or calendar.is_task_calendar:  # C6: the task sub-calendar is never busy time
             raise SettingsRefused("availability", "That calendar is not part of this account.")
         if not calendar.shows_event_details:
             raise SettingsRefused(
@@ -204,15 +225,19 @@ def save_choices(
     if choices.task_sync and user.seat not in TASK_SYNC_SEATS:
         raise SettingsRefused("task_sync", "Task sync needs a Sales or Service seat. Ask an admin for one.")
 
+    had_task_sync = connection.task_sync
     connection.calendar_sync = choices.calendar_sync
     connection.scheduling_pages = choices.scheduling_pages
     # Tasks reach the calendar through calendar sync (C6): without it there is nothing to sync them with.
     connection.task_sync = choices.task_sync and choices.calendar_sync
+    if connection.task_sync != had_task_sync:
+        # C6: create the task sub-calendar and the tasks' events, or remove the events (app.sync.tasks).
+        outbox.add(connection.tenant_id, "tasks.sync_all", {"connection_id": connection.id})
     for calendar in connection.calendars:
         if default is not None:
             calendar.is_default = calendar is default
         # Inactive calendars keep their choice so that reconnecting restores it (C11).
-        if calendar.is_active and calendar.shows_event_details:
+        if calendar.is_active and calendar.shows_event_details and not calendar.is_task_calendar:
             calendar.checks_availability = (
                 calendar.is_default or calendar.id in choices.availability_calendar_ids
             )

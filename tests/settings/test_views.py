@@ -106,6 +106,10 @@ def test_connecting_a_caldav_account_turns_both_options_on(app, client, reps, ca
     assert radicale.PASSWORDS[radicale.REP] not in stored["secret"]
     assert stored["calendars"]["Team (shared)"][1] == "reader"
     assert stored["calendars"]["Owner2 busy"][1] == "freebusy"
+    with app.app_context():  # connecting syncs the account at once: busy times do not wait for a sweep
+        synced = {c.name: c.last_synced_at for c in db.session.scalars(sa.select(Calendar))}
+    assert synced["Calendar"] is not None
+    assert synced["Owner2 busy"] is None  # free/busy-only calendars are never read
 
     page = client.get("/settings/calendars").get_data(as_text=True)
     prefix = f"connection-{stored['id']}"

@@ -221,3 +221,17 @@ def test_connections_are_private_to_their_rep_and_tenant(rep):
     assert sync.get_connection(rep.tenant, colleague, connection.id) is None
     assert sync.get_connection(stranger.tenant, stranger, connection.id) is None
     assert sync.list_connections(rep.tenant, colleague) == []
+
+
+def test_the_task_sub_calendar_never_becomes_the_default(rep):
+    connection = _connect(rep, calendars=[RemoteCalendar("tasks", "Termin tasks", "owner")])
+    tasks = _by_external(connection)["tasks"]
+    tasks.is_default = tasks.checks_availability = False
+    tasks.is_task_calendar = True
+    sync.apply_calendar_list(connection, [RemoteCalendar("tasks", "Termin tasks", "owner")])
+    assert connection.default_calendar is None
+    sync.apply_calendar_list(
+        connection,
+        [RemoteCalendar("tasks", "Termin tasks", "owner"), RemoteCalendar("main", "Work", "owner")],
+    )
+    assert connection.default_calendar is _by_external(connection)["main"]

@@ -1,0 +1,251 @@
+"""CRM meetings written to the rep's calendar, with an invitation to the contact (C5, C10).
+
+Rules this module keeps:
+
+* **When.** A meeting logged on a contact's record is written when its owner has a calendar account with
+  *calendar sync* on and an active default calendar; with several, the oldest such account. Sync off (or
+  no account) means the meeting is only logged on the record: no event, no invitation (C5). Only that
+  default calendar is ever written, never the other integrated ones (C10).
+* **UID first.** The request that logs the meeting gives it its iCalendar UID (``<uuid4>@<APP_HOST>``) and
+  its target calendar before any provider is called. Every provider is idempotent by uid (Google derives
+  the event id from it, Graph a transactionId, CalDAV the resource name, with If-None-Match), so a retried
+  write, or one whose answer was lost with its commit, finds the event instead of making a second one.
+* **Invitations.** Google (sendUpdates=all) and Microsoft (the organizer's create) mail the attendees
+  themselves. A CalDAV server does not: our events carry SCHEDULE-AGENT=CLIENT, so Termin emails each
+  contact an iMIP REQUEST (on cancel, a CANCEL). That mail is queued in the transaction that stores the
+  event id, so it goes out once however often the write runs.
+* **Cancelling.** A meeting that reached the calendar has its event cancelled there, attendees told. One
+  that has not yet is simply never written: the write sees it cancelled. Both handlers lock the meeting
+  row, so a cancel cannot slip between a write's provider call and its commit. What stays open: a write
+  whose commit was lost and whose meeting was cancelled before its retry leaves the event behind (the
+  event id was never stored, and Graph offers no lookup by uid).
+* **Failures.** A revoked grant puts the account inactive and a lost calendar puts that calendar inactive
+  (C11), and the write fails with the provider's reason; an account or calendar already inactive fails it
+  too. Rate limits and outages raise, so the outbox tries again later (app/mail/outbox.py).
+"""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from uuid import uuid4
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.crm.models import Meeting
+from app.extensions import db
+from app.mail import imip, outbox, smtp
+from app.mail.models import OutboxMessage
+from app.sync import services as sync
+from app.sync.models import Calendar, CalendarConnection
+from app.sync.providers.base import AccessLost, Attendee, AuthRevoked, CalendarProvider, EventDraft
+from app.tenants.models import Tenant, User
+
+log = logging.getLogger(__name__)
+
+# Meetings Termin itself puts in calendars; a "calendar" meeting came from one and is never written back.
+WRITTEN_SOURCES = ("crm", "page")
+# The CalDAV event is PUT with SEQUENCE 0; a cancellation must outrank it (RFC 5546).
+REQUEST_SEQUENCE, CANCEL_SEQUENCE = 0, 1
+
+
+# --- Hooks: what the CRM calls, inside its own transaction ------------------------------------------------
+
+
+def write_target(tenant: Tenant, owner: User) -> Calendar | None:
+    """The calendar ``owner``'s CRM meetings are written to, or None when they are only logged (C5, C10).
+
+    That is the default calendar of the oldest account with calendar sync on that has one, when both the
+    account and the calendar are active (an inactive one pauses writes, as it pauses bookings: C11).
+    """
+    for connection in sync.list_connections(tenant, owner):
+        calendar = connection.default_calendar
+        if not connection.calendar_sync or calendar is None:
+            continue
+        if connection.is_active and calendar.is_active:
+            return calendar
+        log.warning(
+            "tenant %s user %s: calendar %s is inactive, so meetings are only logged",
+            tenant.id,
+            owner.id,
+            calendar.id,
+        )
+        return None
+    return None
+
+
+def schedule_meeting_write(tenant: Tenant, meeting: Meeting) -> OutboxMessage | None:
+    """Queue writing ``meeting`` to its owner's default calendar when calendar sync is on; flushes.
+
+    Returns the outbox row, or None when sync is off and the meeting is only logged.
+    """
+    calendar = write_target(tenant, meeting.owner)
+    if calendar is None:
+        log.info(
+            "tenant %s meeting %s only logged: its owner has no calendar with sync on", tenant.id, meeting.id
+        )
+        return None
+    if not meeting.uid:
+        meeting.uid = f"{uuid4()}@{current_app.config['APP_HOST']}"
+    meeting.calendar_id = calendar.id
+    db.session.flush()
+    return outbox.add(tenant.id, "calendar.write_meeting", {"meeting_id": meeting.id})
+
+
+def schedule_meeting_cancel(tenant: Tenant, meeting: Meeting) -> OutboxMessage | None:
+    """Queue cancelling ``meeting``'s calendar event (and telling its attendees), if it was to have one."""
+    if meeting.source not in WRITTEN_SOURCES or meeting.calendar_id is None or not meeting.uid:
+        return None
+    return outbox.add(tenant.id, "calendar.cancel_meeting", {"meeting_id": meeting.id})
+
+
+# --- Outbox handlers --------------------------------------------------------------------------------------
+
+
+def write_meeting(tenant_id: int, payload: dict) -> None:
+    """Outbox "calendar.write_meeting": create the meeting's event in its calendar, idempotent by uid."""
+    meeting = _locked_meeting(tenant_id, payload["meeting_id"])
+    if meeting is None or meeting.provider_event_id:
+        return  # deleted since, or this is a second delivery of a write that went through
+    if meeting.status == "cancelled":
+        return  # cancelled before it reached the calendar: there is nothing to write
+    if not meeting.uid:
+        raise outbox.Undeliverable("The meeting was never scheduled for a calendar (it has no uid).")
+    calendar = _target(meeting)
+    connection = calendar.connection
+    draft = EventDraft(
+        uid=meeting.uid,
+        summary=meeting.title,
+        start=meeting.start_at,
+        end=meeting.end_at,
+        time_zone=meeting.owner.time_zone,
+        # The notes are the rep's own; the event goes to the contact, so they stay in the CRM.
+        attendees=_attendees(meeting),
+        organizer_email=connection.account_email,
+        send_invitations=True,
+    )
+    with _provider(connection, calendar) as provider:
+        meeting.provider_event_id = provider.create_event(calendar.external_id, draft)
+    db.session.flush()
+    if connection.provider == "caldav":
+        _email_itip(meeting, connection, "REQUEST")
+
+
+def cancel_meeting(tenant_id: int, payload: dict) -> None:
+    """Outbox "calendar.cancel_meeting": cancel the meeting's event and tell its attendees."""
+    meeting = _locked_meeting(tenant_id, payload["meeting_id"])
+    if meeting is None or not meeting.provider_event_id:
+        return  # never reached the calendar (and its pending write, seeing it cancelled, writes nothing)
+    calendar = _target(meeting)
+    connection = calendar.connection
+    with _provider(connection, calendar) as provider:
+        provider.cancel_event(calendar.external_id, meeting.provider_event_id, notify=True)
+    if connection.provider == "caldav":
+        _email_itip(meeting, connection, "CANCEL")
+
+
+# --- Helpers ----------------------------------------------------------------------------------------------
+
+
+def _locked_meeting(tenant_id: int, meeting_id: int) -> Meeting | None:
+    return db.session.scalar(
+        sa.select(Meeting).where(Meeting.tenant_id == tenant_id, Meeting.id == meeting_id).with_for_update()
+    )
+
+
+def _target(meeting: Meeting) -> Calendar:
+    """The meeting's calendar, which must still belong to the meeting's owner, in the meeting's tenant.
+
+    Removing a calendar (or disconnecting its account) sets the meeting's ``calendar_id`` to NULL.
+    """
+    calendar = db.session.scalar(
+        sa.select(Calendar)
+        .join(CalendarConnection, Calendar.connection_id == CalendarConnection.id)
+        .where(
+            Calendar.id == meeting.calendar_id,
+            Calendar.tenant_id == meeting.tenant_id,
+            CalendarConnection.tenant_id == meeting.tenant_id,
+            CalendarConnection.user_id == meeting.owner_id,
+        )
+    )
+    if calendar is None:
+        raise outbox.Undeliverable("The calendar was removed from Termin, or its account disconnected.")
+    if not calendar.connection.is_active:
+        raise outbox.Undeliverable(calendar.connection.inactive_reason or "The calendar account is inactive.")
+    if not calendar.is_active:
+        raise outbox.Undeliverable(calendar.inactive_reason or f"The calendar “{calendar.name}” is inactive.")
+    return calendar
+
+
+def _attendees(meeting: Meeting) -> tuple[Attendee, ...]:
+    return tuple(Attendee(email=contact.email, name=contact.display_name) for contact in meeting.contacts)
+
+
+@contextmanager
+def _provider(connection: CalendarConnection, calendar: Calendar) -> Iterator[CalendarProvider]:
+    """The live provider, closed afterwards; a revoked grant or a lost calendar is recorded (C11)."""
+    provider = sync.provider_for(connection)
+    try:
+        yield provider
+    except AuthRevoked as error:
+        sync.mark_connection_inactive(connection, error.reason)
+        raise
+    except AccessLost as error:
+        sync.mark_calendar_inactive(calendar, error.reason)
+        raise
+    finally:
+        close = getattr(provider, "close", None) or getattr(getattr(provider, "session", None), "close", None)
+        if close is not None:
+            close()
+
+
+def _email_itip(meeting: Meeting, connection: CalendarConnection, method: str) -> None:
+    """Email each contact the iMIP REQUEST or CANCEL that a CalDAV server leaves to us."""
+    owner = meeting.owner
+    invitation = imip.Invitation(
+        uid=meeting.uid,
+        summary=meeting.title,
+        start=meeting.start_at,
+        end=meeting.end_at,
+        organizer_email=connection.account_email,
+        organizer_name=owner.name,
+        attendees=_attendees(meeting),
+        sequence=REQUEST_SEQUENCE if method == "REQUEST" else CANCEL_SEQUENCE,
+    )
+    ics = imip.request(invitation) if method == "REQUEST" else imip.cancel(invitation)
+    when = _when(meeting.start_at, meeting.end_at, owner.time_zone)
+    if method == "REQUEST":
+        subject = f"Invitation: {meeting.title} @ {when}"
+        opening = f"{owner.name} invited you to “{meeting.title}”."
+        closing = "Accept or decline in your calendar app; your answer goes to the organizer."
+    else:
+        subject = f"Cancelled: {meeting.title} @ {when}"
+        opening = f"{owner.name} cancelled “{meeting.title}”."
+        closing = "Your calendar app can remove it from your calendar."
+    text = f"{opening}\n\nWhen: {when}\nOrganizer: {owner.name} <{connection.account_email}>\n\n{closing}\n"
+    for contact in meeting.contacts:
+        smtp.send_mail(
+            meeting.tenant_id,
+            to=contact.email,
+            subject=subject,
+            text=text,
+            ics=ics,
+            ics_method=method,
+            reply_to=connection.account_email,
+            sender_name=owner.name,
+        )
+
+
+def _when(start: datetime, end: datetime, time_zone: str) -> str:
+    """The meeting's time as the organizer sees it, named with its zone (the .ics has the exact times)."""
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone, time_zone = ZoneInfo("UTC"), "UTC"
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    until = (
+        f"{local_end:%H:%M}" if local_end.date() == local_start.date() else f"{local_end:%a %d %b %Y %H:%M}"
+    )
+    return f"{local_start:%a %d %b %Y %H:%M} - {until} ({time_zone})"

@@ -1,0 +1,1 @@
+"""Process entry points: the RQ worker (``worker.py``) and the sweeper (``sweeper.py``)."""
