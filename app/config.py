@@ -65,8 +65,8 @@ def defaults(instance_path: str) -> dict:
         # the calendar ("sync did not finish") and the sweeper queues it again.
         "SYNC_STALE_SECONDS": 600,
         # The sweeper (`make worker`; a thread in the embedded demo) looks for due work this often, reading at
-        # most SWEEP_BATCH_SIZE rows per query. A queued job that started longer than SYNC_STALE_SECONDS ago
-        # without a heartbeat since counts as dead and is queued again.
+        # most SWEEP_BATCH_SIZE rows per query. A job RQ lists as started whose last heartbeat (sent every
+        # 30 s while it runs) is older than SYNC_STALE_SECONDS counts as dead and is queued again.
         "SWEEP_INTERVAL_SECONDS": 15,
         "SWEEP_BATCH_SIZE": 500,
         # Each connected account is probed (app/sync/health.py) this often.

@@ -271,8 +271,10 @@ def start_in_process(app: Flask) -> None:
 
     Starting on a request, not here, keeps it out of every process that never serves one: ``flask`` commands
     (``db upgrade`` before the tables exist) and the reloader's watching parent of ``flask run --debug``.
+    Setting ``app.extensions["termin_sweeper_stop"]`` ends the thread.
     """
     lock = threading.Lock()
+    stop = app.extensions["termin_sweeper_stop"] = threading.Event()
     started: list[threading.Thread] = []
 
     def start_once() -> None:
@@ -282,7 +284,7 @@ def start_in_process(app: Flask) -> None:
             if started:
                 return
             thread = threading.Thread(
-                target=run_forever, args=(app, threading.Event()), name="termin-sweeper", daemon=True
+                target=run_forever, args=(app, stop), name="termin-sweeper", daemon=True
             )
             started.append(thread)
             thread.start()

@@ -43,7 +43,7 @@ from tests.workers.jobs import EFFECTS_DDL, EFFECTS_TABLE, HANDLER, KIND
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/9"
 # A started job (or a sync claim) older than this counts as a dead worker's; low, so a test can wait for it.
-STALE_SECONDS = 2
+STALE_SECONDS = 3
 
 
 @dataclass

@@ -2,6 +2,7 @@
 the trigger. What Redis loses the sweeper queues again, a worker killed mid-job loses nothing and duplicates
 nothing, a job waiting or running is never queued twice, and every log line names its job and tenant."""
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -104,8 +105,9 @@ def test_a_flushed_redis_is_refilled_by_the_sweeper_and_the_worker_does_it_all(r
         ids = connect_google(google_harness)
         mail_id = smtp.send_mail(ids["tenant"], to=CLIENT, subject="Hello", text="Hi.\n").id
         effect_id = add_effect(ids["tenant"], "flushed")
-        db.session.commit()  # enqueues both deliveries (JOBS_MODE rq)
-    assert runtime.queued() == {"sync": [], "writes": [f"outbox-{effect_id}"], "mail": [f"outbox-{mail_id}"]}
+        db.session.commit()  # enqueues both deliveries (JOBS_MODE rq), and maybe a first sync of the account
+    queued = runtime.queued()
+    assert (queued["writes"], queued["mail"]) == ([f"outbox-{effect_id}"], [f"outbox-{mail_id}"])
 
     runtime.redis.flushdb()  # Redis loses everything it held
     counts = runtime.sweep()
@@ -163,9 +165,12 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_commits_once(runtime):
 
     sweep_until(runtime, "outbox")
     assert time.monotonic() - killed_at > STALE_SECONDS / 2  # it waited for the dead job to go stale
-    runtime.wait_for(
-        lambda: db.session.get(OutboxMessage, effect_id).status == "delivered", what="the job to run again"
-    )
+
+    def delivered():
+        runtime.sweep()  # as the sweeper would, should the re-run find the row still locked by the dead one
+        return db.session.get(OutboxMessage, effect_id).status == "delivered"
+
+    runtime.wait_for(delivered, what="the job to run again")
     with runtime.app.app_context():
         message = db.session.get(OutboxMessage, effect_id)
         assert (message.attempts, effects("killed")) == (1, 1)
@@ -181,14 +186,18 @@ def test_a_worker_killed_mid_sync_loses_no_event_and_duplicates_none(runtime, go
         for calendar in db.session.scalars(sa.select(Calendar).where(Calendar.id != ids["primary"])):
             calendar.status = "inactive"  # only the primary syncs: the kill lands in its sync
         db.session.commit()
+    if not runtime.queued()["sync"]:  # the account's first sync: queued by connecting it, else by a sweep
+        runtime.sweep()
+    assert len(runtime.queued()["sync"]) == 1
     google_harness.emulator.delay = 3.0  # every API request takes 3 s
     first = runtime.start_worker()
-    assert runtime.sweep()["calendars"] == 1
 
     primary_id = ids["primary"]
     runtime.wait_for(
         lambda: db.session.get(Calendar, primary_id).sync_started_at is not None, what="the sync to claim"
     )
+    # (c) A calendar whose sync is under way is not queued again while the claim is fresh.
+    assert runtime.sweep()["calendars"] == 0
     time.sleep(0.3)  # inside the slow request
     first.kill()
     google_harness.emulator.delay = 0.0
@@ -236,11 +245,14 @@ def test_the_sweeper_queues_a_due_job_once_and_again_only_when_redis_lost_it(run
         ids = connect_google(google_harness)
         mail_id = smtp.send_mail(ids["tenant"], to=CLIENT, subject="Hello", text="Hi.\n").id
         db.session.commit()  # the mail's delivery is queued by the commit
-    sync_ids = [f"sync-calendar-{calendar_id}" for calendar_id in ids["synced"]]
+    # Connecting may queue the account's first sync itself; the sweeper has its own ids for what it finds due.
+    before = runtime.queued()["sync"]
+    assert before in ([], [f"sync-connection-{ids['connection']}"])
+    sync_ids = [*before, *(f"sync-calendar-{calendar_id}" for calendar_id in ids["synced"])]
     probe_id = f"probe-connection-{ids['connection']}"
-    due = len(sync_ids) + 2
+    due = len(ids["synced"]) + 2
 
-    assert runtime.sweep() == {"calendars": len(sync_ids), "outbox": 0, "connections": 1, "skipped": 1}
+    assert runtime.sweep() == {"calendars": len(ids["synced"]), "outbox": 0, "connections": 1, "skipped": 1}
     assert runtime.sweep() == {"calendars": 0, "outbox": 0, "connections": 0, "skipped": due}
     expected = {"sync": [*sync_ids, probe_id], "writes": [], "mail": [f"outbox-{mail_id}"]}
     assert runtime.queued() == expected
@@ -299,9 +311,8 @@ def test_every_log_line_of_a_job_names_the_job_and_its_tenant(runtime, google_ha
     [effect_line] = [line for line in log.splitlines() if "effect logged written" in line]
     assert f"[job=outbox-{effect_id} tenant={tenant}]" in effect_line  # named with app.queue.log_tenant
     primary = ids["primary"]
-    [sync_line] = [
-        line for line in log.splitlines() if f"calendar {primary} (tenant {tenant}): synced" in line
-    ]
-    # sync_calendar names no tenant: the first tenant-owned row it loaded did.
-    assert f"[job=sync-calendar-{primary} tenant={tenant}]" in sync_line
+    synced = [line for line in log.splitlines() if f"calendar {primary} (tenant {tenant}): synced" in line]
+    # The sync jobs name no tenant: the first tenant-owned row each loaded did.
+    assert f"[job=sync-calendar-{primary} tenant={tenant}]" in "\n".join(synced)
+    assert all(re.search(rf"\[job=sync-(calendar|connection)-\d+ tenant={tenant}\]", line) for line in synced)
     assert "[job=- tenant=-]" in log  # the worker's own lines between jobs
