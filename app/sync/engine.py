@@ -71,10 +71,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from dateutil.rrule import rruleset, rrulestr
 from flask import current_app
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
-from app.crm.models import Contact, Meeting
+from app.crm.models import Contact, Meeting, MeetingContact
+from app.db import utcnow
 from app.extensions import db
 from app.sync import services
 from app.sync.models import BusyBlock, Calendar, SyncedEvent
@@ -495,6 +496,9 @@ class _Applier:
         self.zone = self._time_zone()
         self.blocks_on = bool(calendar.checks_availability)
         self.meetings_on = makes_meetings(calendar)
+        self.postgres = db.session.get_bind().dialect.name == "postgresql"
+        # Rows per IN lookup: one array parameter takes any number on PostgreSQL; SQLite takes 999 binds.
+        self.chunk = PG_CHUNK if self.postgres else CHUNK
         zone_tag = hashlib.sha256(self.zone.key.encode()).hexdigest()[:4]
         self.mode = f"{RULES_VERSION}{int(self.meetings_on)}{int(self.blocks_on)}{zone_tag}"
         self.rep_emails = {e.strip().lower() for e in (self.connection.account_email, self.user.email) if e}
@@ -551,6 +555,12 @@ class _Applier:
 
     def _ids(self) -> tuple[int, int]:
         return self.calendar.id, self.tenant_id
+
+    def _among(self, column: sa.ColumnElement, values: Sequence) -> sa.ColumnElement[bool]:
+        """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter instead of one per value."""
+        if self.postgres:
+            return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+        return column.in_(values)
 
     # -- triage --
 
@@ -797,6 +807,7 @@ class _Applier:
                 if explicit_removal or meeting.start_at >= self.now:
                     wants.setdefault(meeting.uid, None)
         existing = self._load_meetings([k for k, spec in wants.items() if len(k) <= 1024])
+        new: list[_Spec] = []
         for key, spec in wants.items():
             meeting = existing.get(key)
             if spec is None:
@@ -804,14 +815,18 @@ class _Applier:
                     self._cancel(meeting)
             elif meeting is None:
                 if spec.creatable and len(key) <= 1024:
-                    existing[key] = self._create(spec)
+                    new.append(spec)
             else:
                 self._update(meeting, spec)
         db.session.flush()
+        created = self._create(new)
         links: dict[Key, int | None] = {}
         for row_key, key in row_key_of.items():
             meeting = existing.get(key)
-            links[row_key] = meeting.id if meeting is not None and meeting.status == "scheduled" else None
+            if key in created:
+                links[row_key] = created[key]
+            else:
+                links[row_key] = meeting.id if meeting is not None and meeting.status == "scheduled" else None
         return links
 
     def _contacts(self, work: list[_Item]) -> dict[str, Contact]:
@@ -824,7 +839,9 @@ class _Applier:
         found: dict[str, Contact] = {}
         for chunk in _chunks(sorted(wanted)):
             for contact in db.session.scalars(
-                sa.select(Contact).where(Contact.tenant_id == self.tenant_id, Contact.email.in_(chunk))
+                sa.select(Contact).where(
+                    Contact.tenant_id == self.tenant_id, self._among(Contact.email, chunk)
+                )
             ):
                 found[contact.email] = contact
         return found
@@ -901,14 +918,14 @@ class _Applier:
 
     def _load_meetings(self, keys: list[str]) -> dict[str, Meeting]:
         found: dict[str, Meeting] = {}
-        for chunk in _chunks(sorted(keys)):
+        for chunk in _chunks(sorted(keys), self.chunk):
             for meeting in db.session.scalars(
                 sa.select(Meeting)
                 .where(
                     Meeting.tenant_id == self.tenant_id,
                     Meeting.owner_id == self.user.id,
                     Meeting.source == "calendar",
-                    Meeting.uid.in_(chunk),
+                    self._among(Meeting.uid, chunk),
                 )
                 .order_by(Meeting.id)
                 .options(selectinload(Meeting.contacts))
@@ -924,24 +941,31 @@ class _Applier:
     def _mine(self, meeting: Meeting) -> bool:
         return meeting.calendar_id in (self.calendar.id, None)
 
-    def _create(self, spec: _Spec) -> Meeting:
-        meeting = Meeting(
-            tenant_id=self.tenant_id,
-            owner_id=self.user.id,
-            title=spec.title,
-            start_at=spec.start,
-            end_at=spec.end,
-            source="calendar",
-            status="scheduled",
-            uid=spec.key,
-            calendar_id=self.calendar.id,
-            provider_event_id=spec.provider_event_id,
-            contacts=spec.contacts,
-        )
-        db.session.add(meeting)
-        self.report.meetings_created += 1
-        self.report.rows_written += 1
-        return meeting
+    def _create(self, specs: list[_Spec]) -> dict[str, int]:
+        """Insert a scheduled meeting and its contact links per spec in bulk; returns meeting ids by uid.
+
+        A full listing creates thousands at once: plain rows, not ORM objects (the session never needs them).
+        """
+        constants = {
+            "tenant_id": self.tenant_id,
+            "owner_id": self.user.id,
+            "calendar_id": self.calendar.id,
+            "source": "calendar",
+            "status": "scheduled",
+            "notes": "",
+            "created_at": utcnow(),
+        }
+        ids: dict[str, int] = {}
+        for chunk in _chunks(specs, self.chunk):
+            rows = [(s.title, s.start, s.end, s.key, s.provider_event_id) for s in chunk]
+            written = self._insert(_PG_MEETINGS, Meeting.__table__, constants, rows, returning=("id", "uid"))
+            ids.update((uid, meeting_id) for meeting_id, uid in written)
+        links = [(ids[spec.key], contact.id) for spec in specs for contact in spec.contacts]
+        for chunk in _chunks(links, self.chunk):
+            self._insert(_PG_MEETING_CONTACTS, MeetingContact.__table__, {}, chunk)
+        self.report.meetings_created += len(specs)
+        self.report.rows_written += len(specs)
+        return ids
 
     def _update(self, meeting: Meeting, spec: _Spec) -> None:
         if not self._mine(meeting):
@@ -987,20 +1011,20 @@ class _Applier:
 
     def _delete_rows(self, removed: set[Key]) -> None:
         ids = [self.rows[key].id for key in removed if key in self.rows]
-        for chunk in _chunks(ids):
+        for chunk in _chunks(ids, self.chunk):
             gone = db.session.execute(
-                sa.delete(BusyBlock).where(BusyBlock.synced_event_id.in_(chunk))
+                sa.delete(BusyBlock).where(self._among(BusyBlock.synced_event_id, chunk))
             ).rowcount
             self.report.blocks_written += gone
             self.report.rows_written += gone
             self.report.rows_written += db.session.execute(
-                sa.delete(SyncedEvent).where(SyncedEvent.id.in_(chunk))
+                sa.delete(SyncedEvent).where(self._among(SyncedEvent.id, chunk))
             ).rowcount
 
     def _upsert(self, work: list[_Item], links: dict[Key, int | None]) -> dict[Key, int]:
         """Write the rows of ``work`` whose digest or meeting link changed; returns every item's row id."""
         ids = {item.key: self.rows[item.key].id for item in work if item.key in self.rows}
-        params = []
+        rows = []
         for item in work:
             row = self.rows.get(item.key)
             meeting_id = links.get(item.key) if self.meetings_on else (row.meeting_id if row else None)
@@ -1009,40 +1033,59 @@ class _Applier:
             if row is not None and row.digest == item.digest and row.meeting_id == meeting_id:
                 continue
             event = item.event
-            params.append(
-                {
-                    "tenant_id": self.tenant_id,
-                    "calendar_id": self.calendar.id,
-                    "uid": item.uid,
-                    "recurrence_id": item.rid,
-                    "provider_event_id": event.id,
-                    "meeting_id": meeting_id,
-                    "start_at": event.start,
-                    "end_at": event.end,
-                    "is_busy": self._busy(item),
-                    "digest": item.digest,
-                }
+            rows.append(
+                (
+                    item.uid,
+                    item.rid,
+                    event.id,
+                    meeting_id,
+                    event.start,
+                    event.end,
+                    self._busy(item),
+                    item.digest,
+                )
             )
-        table = SyncedEvent.__table__
-        if db.session.get_bind().dialect.name == "postgresql":
-            for chunk in _chunks(params, PG_CHUNK):
-                written = db.session.execute(_PG_UPSERT, _columns(chunk, _PG_UPSERT_COLUMNS)).all()
-                for row_id, uid, rid in written:
-                    ids[(uid, rid)] = row_id
-                self.report.rows_written += len(chunk)
-            return ids
-        # The embedded demo's SQLite (3.35+) has the same upsert, without arrays.
-        insert = sqlite.insert(table)
-        columns = ("provider_event_id", "meeting_id", "start_at", "end_at", "is_busy", "digest")
-        statement = insert.on_conflict_do_update(
-            index_elements=["calendar_id", "uid", "recurrence_id"],
-            set_={name: insert.excluded[name] for name in columns},
-        ).returning(table.c.id, table.c.uid, table.c.recurrence_id)
-        for chunk in _chunks(params):
-            for row_id, uid, rid in db.session.execute(statement, chunk).all():
+        constants = {"tenant_id": self.tenant_id, "calendar_id": self.calendar.id}
+        for chunk in _chunks(rows, self.chunk):
+            for row_id, uid, rid in self._insert(
+                _PG_UPSERT, SyncedEvent.__table__, constants, chunk, returning=("id", "uid", "recurrence_id")
+            ):
                 ids[(uid, rid)] = row_id
             self.report.rows_written += len(chunk)
         return ids
+
+    def _insert(
+        self,
+        pg_statement: str,
+        table: sa.Table,
+        constants: dict,
+        rows: Sequence[tuple],
+        returning: Sequence[str] = (),
+    ) -> Sequence[sa.Row]:
+        """Insert ``rows`` (tuples in ``_COLUMNS[table]`` order) with ``constants`` in every row, in one statement.
+
+        PostgreSQL gets one binary array per column (``pg_statement``): one short statement to parse and plan,
+        and no per-value text formatting on our side. The embedded demo's SQLite (3.35+) gets an executemany
+        upsert of the same rows (``synced_events`` is the only table written twice).
+        """
+        names = _COLUMNS[table.name]
+        if self.postgres:
+            arrays = {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+            db.session.flush()  # what session.execute() would do first
+            result = db.session.connection().exec_driver_sql(pg_statement, {**constants, **arrays})
+            return result.all() if returning else []
+        statement = sqlite.insert(table)
+        if table.name == "synced_events":
+            updated = ("provider_event_id", "meeting_id", "start_at", "end_at", "is_busy", "digest")
+            statement = statement.on_conflict_do_update(
+                index_elements=["calendar_id", "uid", "recurrence_id"],
+                set_={name: statement.excluded[name] for name in updated},
+            )
+        if returning:
+            statement = statement.returning(*(table.c[name] for name in returning))
+        params = [{**constants, **dict(zip(names, row, strict=True))} for row in rows]
+        result = db.session.execute(statement, params)
+        return result.all() if returning else []
 
     def _busy(self, item: _Item) -> bool:
         event = item.event
@@ -1060,40 +1103,26 @@ class _Applier:
                 desired[ids[item.key]] = set(self._spans(item)) if self.blocks_on else set()
         stored: dict[int, dict[tuple[datetime, datetime], int]] = defaultdict(dict)
         known = [row_id for key, row_id in ids.items() if key in self.rows]
-        for chunk in _chunks(known):
+        for chunk in _chunks(known, self.chunk):
             for block_id, owner, start, end in db.session.execute(
                 sa.select(
                     BusyBlock.id, BusyBlock.synced_event_id, BusyBlock.start_at, BusyBlock.end_at
-                ).where(BusyBlock.synced_event_id.in_(chunk))
+                ).where(self._among(BusyBlock.synced_event_id, chunk))
             ):
                 stored[owner][(start, end)] = block_id
         stale: list[int] = []
-        fresh: list[dict] = []
+        fresh: list[tuple[int, datetime, datetime]] = []
         for row_id, spans in desired.items():
             have = stored.get(row_id, {})
             stale.extend(block_id for span, block_id in have.items() if span not in spans)
-            fresh.extend(
-                {
-                    "tenant_id": self.tenant_id,
-                    "user_id": self.user.id,
-                    "calendar_id": self.calendar.id,
-                    "synced_event_id": row_id,
-                    "start_at": start,
-                    "end_at": end,
-                }
-                for start, end in sorted(spans)
-                if (start, end) not in have
-            )
-        for chunk in _chunks(stale):
+            fresh.extend((row_id, start, end) for start, end in sorted(spans) if (start, end) not in have)
+        for chunk in _chunks(stale, self.chunk):
             self._count_blocks(
-                db.session.execute(sa.delete(BusyBlock).where(BusyBlock.id.in_(chunk))).rowcount
+                db.session.execute(sa.delete(BusyBlock).where(self._among(BusyBlock.id, chunk))).rowcount
             )
-        postgres = db.session.get_bind().dialect.name == "postgresql"
-        for chunk in _chunks(fresh, PG_CHUNK if postgres else CHUNK):
-            if postgres:
-                db.session.execute(_PG_BLOCKS, _columns(chunk, _PG_BLOCK_COLUMNS))
-            else:
-                db.session.execute(sa.insert(BusyBlock.__table__), chunk)
+        constants = {"tenant_id": self.tenant_id, "user_id": self.user.id, "calendar_id": self.calendar.id}
+        for chunk in _chunks(fresh, self.chunk):
+            self._insert(_PG_BLOCKS, BusyBlock.__table__, constants, chunk)
             self._count_blocks(len(chunk))
         if self.blocks_on:
             self._release_overridden(work, changed_keys)
@@ -1190,42 +1219,51 @@ def _chunks(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
         yield values[first : first + size]
 
 
-# PostgreSQL takes a whole batch as one array per column: one short statement to parse and plan, instead
-# of a VALUES list with a placeholder per value (several times faster for thousands of rows).
-_PG_UPSERT_COLUMNS = (
-    "tenant_id",
-    "calendar_id",
-    "uid",
-    "recurrence_id",
-    "provider_event_id",
-    "meeting_id",
-    "start_at",
-    "end_at",
-    "is_busy",
-    "digest",
-)
-_PG_UPSERT = sa.text(
+# What each bulk insert writes per row, in the order of the row tuples (the rest is the same in every row).
+_COLUMNS = {
+    "synced_events": (
+        "uid",
+        "recurrence_id",
+        "provider_event_id",
+        "meeting_id",
+        "start_at",
+        "end_at",
+        "is_busy",
+        "digest",
+    ),
+    "busy_blocks": ("synced_event_id", "start_at", "end_at"),
+    "meetings": ("title", "start_at", "end_at", "uid", "provider_event_id"),
+    "meeting_contacts": ("meeting_id", "contact_id"),
+}
+# On PostgreSQL a batch travels as one binary array per column (%(name)b: psycopg sends those without
+# formatting each value as text) and the values shared by every row as plain parameters.
+_PG_UPSERT = (
     "INSERT INTO synced_events (tenant_id, calendar_id, uid, recurrence_id, provider_event_id, meeting_id, "
     "start_at, end_at, is_busy, digest) "
-    "SELECT * FROM unnest(CAST(:tenant_id AS bigint[]), CAST(:calendar_id AS bigint[]), "
-    "CAST(:uid AS text[]), CAST(:recurrence_id AS text[]), CAST(:provider_event_id AS text[]), "
-    "CAST(:meeting_id AS bigint[]), "
-    "CAST(:start_at AS timestamptz[]), CAST(:end_at AS timestamptz[]), CAST(:is_busy AS boolean[]), "
-    "CAST(:digest AS text[])) "
+    "SELECT %(tenant_id)s, %(calendar_id)s, r.* FROM unnest(CAST(%(uid)b AS text[]), "
+    "CAST(%(recurrence_id)b AS text[]), CAST(%(provider_event_id)b AS text[]), CAST(%(meeting_id)b AS bigint[]), "
+    "CAST(%(start_at)b AS timestamptz[]), CAST(%(end_at)b AS timestamptz[]), CAST(%(is_busy)b AS boolean[]), "
+    "CAST(%(digest)b AS text[])) AS r "
     "ON CONFLICT (calendar_id, uid, recurrence_id) DO UPDATE SET "
     "provider_event_id = excluded.provider_event_id, meeting_id = excluded.meeting_id, "
     "start_at = excluded.start_at, end_at = excluded.end_at, is_busy = excluded.is_busy, "
     "digest = excluded.digest "
     "RETURNING id, uid, recurrence_id"
 )
-_PG_BLOCK_COLUMNS = ("tenant_id", "user_id", "calendar_id", "synced_event_id", "start_at", "end_at")
-_PG_BLOCKS = sa.text(
+_PG_BLOCKS = (
     "INSERT INTO busy_blocks (tenant_id, user_id, calendar_id, synced_event_id, start_at, end_at) "
-    "SELECT * FROM unnest(CAST(:tenant_id AS bigint[]), CAST(:user_id AS bigint[]), "
-    "CAST(:calendar_id AS bigint[]), CAST(:synced_event_id AS bigint[]), CAST(:start_at AS timestamptz[]), "
-    "CAST(:end_at AS timestamptz[]))"
+    "SELECT %(tenant_id)s, %(user_id)s, %(calendar_id)s, r.* FROM unnest(CAST(%(synced_event_id)b AS bigint[]), "
+    "CAST(%(start_at)b AS timestamptz[]), CAST(%(end_at)b AS timestamptz[])) AS r"
 )
-
-
-def _columns(rows: Sequence[dict], names: Sequence[str]) -> dict[str, list]:
-    return {name: [row[name] for row in rows] for name in names}
+_PG_MEETINGS = (
+    "INSERT INTO meetings (tenant_id, owner_id, calendar_id, source, status, notes, created_at, "
+    "title, start_at, end_at, uid, provider_event_id) "
+    "SELECT %(tenant_id)s, %(owner_id)s, %(calendar_id)s, %(source)s, %(status)s, %(notes)s, %(created_at)s, r.* "
+    "FROM unnest(CAST(%(title)b AS text[]), CAST(%(start_at)b AS timestamptz[]), "
+    "CAST(%(end_at)b AS timestamptz[]), CAST(%(uid)b AS text[]), CAST(%(provider_event_id)b AS text[])) AS r "
+    "RETURNING id, uid"
+)
+_PG_MEETING_CONTACTS = (
+    "INSERT INTO meeting_contacts (meeting_id, contact_id) "
+    "SELECT * FROM unnest(CAST(%(meeting_id)b AS bigint[]), CAST(%(contact_id)b AS bigint[]))"
+)

@@ -64,7 +64,7 @@ def check_connection(connection: CalendarConnection) -> list[Outage]:
     """The probe's work on a loaded connection; flushes, the caller commits. Returns what the rep was told."""
     now = utcnow()
     try:
-        with tasks.provider_session(connection) as provider:
+        with sync.open_provider(connection) as provider:
             remote = provider.list_calendars()
     except AuthRevoked as error:
         sync.mark_connection_inactive(connection, error.reason)

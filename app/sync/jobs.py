@@ -42,7 +42,7 @@ def sync_calendar(calendar_id: int) -> SyncReport | None:
     calendar = _claim(calendar_id)
     if calendar is None:
         return None
-    return _run(calendar, lambda: _provider(calendar.connection))
+    return _run(calendar, lambda: services.open_provider(calendar.connection))
 
 
 def sync_connection(connection_id: int) -> list[SyncReport]:
@@ -58,7 +58,7 @@ def sync_connection(connection_id: int) -> list[SyncReport]:
     calendar_ids = [calendar.id for calendar in connection.calendars]
     reports: list[SyncReport] = []
     failure: Exception | None = None
-    with _provider(connection) as provider:
+    with services.open_provider(connection) as provider:
         for calendar_id in calendar_ids:
             calendar = _claim(calendar_id)
             if calendar is None:
@@ -146,18 +146,6 @@ def _release(calendar_id: int, error: Exception) -> None:
     except Exception:  # the database itself may be what failed; the original error is what matters
         db.session.rollback()
         log.exception("calendar %s: could not record the failed sync", calendar_id)
-
-
-@contextmanager
-def _provider(connection: CalendarConnection) -> Iterator[CalendarProvider]:
-    """The live provider for ``connection``, closed (with its HTTP connections) afterwards."""
-    provider = services.provider_for(connection)
-    try:
-        yield provider
-    finally:
-        close = getattr(provider, "close", None) or getattr(getattr(provider, "session", None), "close", None)
-        if close is not None:
-            close()
 
 
 @contextmanager

@@ -4,7 +4,8 @@ Every read takes the tenant *and* the rep: a connection is private to the rep wh
 of the same tenant gets nothing, exactly like another tenant. Services flush; callers commit.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -373,6 +374,16 @@ def store_refreshed_token(connection: CalendarConnection, secret: dict, expires_
     connection.secret_encrypted = crypto.encrypt(secret)
     connection.token_expires_at = expires_at
     db.session.flush()
+
+
+@contextmanager
+def open_provider(connection: CalendarConnection) -> Iterator[CalendarProvider]:
+    """The live provider for ``connection``, closed (with its HTTP connections) afterwards."""
+    provider = provider_for(connection)
+    try:
+        yield provider
+    finally:
+        provider.close()
 
 
 def provider_for(connection: CalendarConnection) -> CalendarProvider:

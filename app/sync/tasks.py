@@ -348,18 +348,6 @@ def needs_reconcile(connection: CalendarConnection) -> bool:
 
 
 @contextmanager
-def provider_session(connection: CalendarConnection) -> Iterator[CalendarProvider]:
-    """The live provider for ``connection``, closed (with its HTTP connections) afterwards."""
-    provider = sync.provider_for(connection)
-    try:
-        yield provider
-    finally:
-        close = getattr(provider, "close", None) or getattr(getattr(provider, "session", None), "close", None)
-        if close is not None:
-            close()
-
-
-@contextmanager
 def _provider(connection: CalendarConnection, calendar: Calendar | None = None) -> Iterator[CalendarProvider]:
     """A provider for writing to ``connection`` (and ``calendar``); raises _Skipped when either is inactive.
 
@@ -368,7 +356,7 @@ def _provider(connection: CalendarConnection, calendar: Calendar | None = None) 
     if not connection.is_active or (calendar is not None and not calendar.is_active):
         raise _Skipped
     try:
-        with provider_session(connection) as provider:
+        with sync.open_provider(connection) as provider:
             yield provider
     except AuthRevoked as error:
         sync.mark_connection_inactive(connection, error.reason)

@@ -186,19 +186,15 @@ def _attendees(meeting: Meeting) -> tuple[Attendee, ...]:
 @contextmanager
 def _provider(connection: CalendarConnection, calendar: Calendar) -> Iterator[CalendarProvider]:
     """The live provider, closed afterwards; a revoked grant or a lost calendar is recorded (C11)."""
-    provider = sync.provider_for(connection)
     try:
-        yield provider
+        with sync.open_provider(connection) as provider:
+            yield provider
     except AuthRevoked as error:
         sync.mark_connection_inactive(connection, error.reason)
         raise
     except AccessLost as error:
         sync.mark_calendar_inactive(calendar, error.reason)
         raise
-    finally:
-        close = getattr(provider, "close", None) or getattr(getattr(provider, "session", None), "close", None)
-        if close is not None:
-            close()
 
 
 def _email_itip(meeting: Meeting, connection: CalendarConnection, method: str) -> None:

@@ -164,7 +164,7 @@ class Runtime:
         """Jobs RQ lists as started, in all queues."""
         return sum(Queue(name, connection=self.redis).started_job_registry.count for name in QUEUES)
 
-    def wait_for(self, condition: Callable[[], object], timeout: float = 30, what: str = "") -> object:
+    def wait_for(self, condition: Callable[[], object], timeout: float = 90, what: str = "") -> object:
         """Poll ``condition`` (in a fresh app context each time) until it is truthy; fail with worker logs."""
         deadline = time.monotonic() + timeout
         while True:

@@ -176,3 +176,6 @@ class CalendarProvider(Protocol):
 
     def create_calendar(self, name: str) -> RemoteCalendar:
         """A new calendar owned by the account (the task sub-calendar)."""
+
+    def close(self) -> None:
+        """Release network resources (pooled HTTP connections); the provider is not used afterwards."""

@@ -135,6 +135,10 @@ class GoogleCalendarProvider:
 
     # --- The protocol -------------------------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Release the HTTP session's pooled connections."""
+        self.session.close()
+
     def account(self) -> Account:
         """The identity behind the credentials, from the OpenID userinfo endpoint."""
         body = self._call("GET", self.userinfo_url)

@@ -177,6 +177,10 @@ class GraphCalendarProvider:
 
     # -- the protocol ------------------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Release the HTTP session's pooled connections."""
+        self.session.close()
+
     def account(self) -> Account:
         """The identity behind the credentials."""
         me = self._get(self._url("me"), params={"$select": "id,mail,userPrincipalName,displayName"})
