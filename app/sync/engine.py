@@ -2,9 +2,10 @@
 
 ``sync_calendar(calendar, provider, now=...)`` asks ``provider.changes()`` for what changed since the saved
 cursor and applies it inside the caller's transaction (it flushes; the job commits). Running it twice, or
-again after a run whose transaction rolled back, leaves the same rows. Rows are written in bulk: on
-PostgreSQL one ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE`` per few thousand events, on
-the demo's SQLite an executemany upsert; existing rows are read once per run into a dict.
+again after a run whose transaction rolled back, leaves the same rows. Rows are written in bulk (synced
+events, busy blocks, new meetings and their contacts): on PostgreSQL one ``INSERT ... SELECT FROM
+unnest(arrays)`` per few thousand rows, the arrays sent in binary, an upsert for synced events; on the demo's
+SQLite an executemany. Existing rows are read once per run into a dict, only the columns the rules read.
 
 **Keys.** Every event the provider lists is one ``SyncedEvent`` per (calendar, iCalendar UID, recurrence id),
 "" for single events and series masters; recurrence ids are stored as the UTC ISO 8601 of the original
@@ -56,7 +57,8 @@ event, meetings that already ended are left as history.
 **Bad input never stops a sync.** An event without a uid, without a length (no DTEND), with an unreadable
 recurrence or an unknown time zone in it, or with values too long to store, is logged with the calendar
 and tenant ids, counted in ``SyncReport.skipped`` and left out; the rest goes on. Contacts are matched for
-a whole batch of events with one ``IN`` query per chunk of addresses, however many attendees an event has.
+a whole batch of events with one ``IN`` query (``= ANY(array)`` on PostgreSQL) per chunk of addresses, however
+many attendees an event has.
 """
 
 import hashlib
@@ -316,22 +318,24 @@ class _Item:
     series: _Series | None = None
     tombstone: bool = False
     emails: tuple[str, ...] = ()
+    declined: bool = False  # by the rep
+    key: Key = field(init=False)
 
-    @property
-    def key(self) -> Key:
-        return (self.uid, self.rid)
+    def __post_init__(self) -> None:
+        self.key = (self.uid, self.rid)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
+    """A stored ``SyncedEvent``, as far as the run needs it."""
+
     id: int
     uid: str
     rid: str
     provider_event_id: str
     digest: str
     meeting_id: int | None
-    start_at: datetime
-    end_at: datetime
+    ended: bool  # before the run's ``now``
 
 
 @dataclass
@@ -507,6 +511,7 @@ class _Applier:
         self.rows_by_pid: dict[str, list[Key]] = defaultdict(list)
         self.rows_by_uid: dict[str, list[Key]] = defaultdict(list)
         table = SyncedEvent.__table__
+        # Only what the rules read: a calendar's every row is loaded on every run, changes or not.
         for r in db.session.execute(
             sa.select(
                 table.c.id,
@@ -515,10 +520,9 @@ class _Applier:
                 table.c.provider_event_id,
                 table.c.digest,
                 table.c.meeting_id,
-                table.c.start_at,
-                table.c.end_at,
+                table.c.end_at <= now,
             ).where(table.c.calendar_id == calendar.id)
-        ):
+        ).all():
             row = _Row(*r)
             key = (row.uid, row.rid)
             self.rows[key] = row
@@ -652,7 +656,9 @@ class _Applier:
             raise _Skip("too_long", "recurrence id")
         series = _series(event, self.zone) if event.recurrence and not rid else None
         emails = self._emails(event) if self.meetings_on else ()
-        return _Item(event, uid, rid, self._digest(event), series, emails=emails)
+        return _Item(
+            event, uid, rid, self._digest(event), series, emails=emails, declined=self._declined(event)
+        )
 
     def _emails(self, event: RemoteEvent) -> tuple[str, ...]:
         found = dict.fromkeys(
@@ -776,7 +782,7 @@ class _Applier:
             row = self.rows.get(key)
             if rid == "":
                 series_removed.setdefault(uid, explicit.get(key, False))
-            if not explicit.get(key) and row is not None and row.end_at <= self.now:
+            if not explicit.get(key) and row is not None and row.ended:
                 continue  # gone from a full listing after it ended: keep the meeting as history
             wants.setdefault(meeting_key(uid, rid), None)
         contacts = self._contacts(work)
@@ -855,12 +861,7 @@ class _Applier:
         self, item: _Item, key: str, start: datetime, end: datetime, contacts: dict[str, Contact]
     ) -> _Spec | None:
         event = item.event
-        if (
-            event.created_by is not None
-            or event.all_day
-            or event.status == "cancelled"
-            or self._declined(event)
-        ):
+        if event.created_by is not None or event.all_day or event.status == "cancelled" or item.declined:
             return None
         matched = [contacts[a] for a in item.emails if a in contacts][:MAX_MEETING_CONTACTS]
         if not matched:
@@ -1062,11 +1063,11 @@ class _Applier:
         rows: Sequence[tuple],
         returning: Sequence[str] = (),
     ) -> Sequence[sa.Row]:
-        """Insert ``rows`` (tuples in ``_COLUMNS[table]`` order) with ``constants`` in every row, in one statement.
+        """Insert ``rows`` (tuples in ``_COLUMNS[table]`` order), each with ``constants``, in one statement.
 
-        PostgreSQL gets one binary array per column (``pg_statement``): one short statement to parse and plan,
-        and no per-value text formatting on our side. The embedded demo's SQLite (3.35+) gets an executemany
-        upsert of the same rows (``synced_events`` is the only table written twice).
+        PostgreSQL gets ``pg_statement``, with one binary array per column: a short statement to parse and
+        plan, and no value formatted as text on our side. The embedded demo's SQLite (3.35+) gets an
+        executemany of the same rows (an upsert for ``synced_events``, the only table written twice).
         """
         names = _COLUMNS[table.name]
         if self.postgres:
@@ -1089,9 +1090,7 @@ class _Applier:
 
     def _busy(self, item: _Item) -> bool:
         event = item.event
-        return not (
-            item.tombstone or event.status == "cancelled" or event.transparent or self._declined(event)
-        )
+        return not (item.tombstone or event.status == "cancelled" or event.transparent or item.declined)
 
     # -- busy blocks --
 
@@ -1235,15 +1234,15 @@ _COLUMNS = {
     "meetings": ("title", "start_at", "end_at", "uid", "provider_event_id"),
     "meeting_contacts": ("meeting_id", "contact_id"),
 }
-# On PostgreSQL a batch travels as one binary array per column (%(name)b: psycopg sends those without
-# formatting each value as text) and the values shared by every row as plain parameters.
+# On PostgreSQL a batch travels as one binary array per column (%(name)b: psycopg sends it without formatting
+# each value as text), and what every row shares as plain parameters.
 _PG_UPSERT = (
     "INSERT INTO synced_events (tenant_id, calendar_id, uid, recurrence_id, provider_event_id, meeting_id, "
     "start_at, end_at, is_busy, digest) "
-    "SELECT %(tenant_id)s, %(calendar_id)s, r.* FROM unnest(CAST(%(uid)b AS text[]), "
-    "CAST(%(recurrence_id)b AS text[]), CAST(%(provider_event_id)b AS text[]), CAST(%(meeting_id)b AS bigint[]), "
-    "CAST(%(start_at)b AS timestamptz[]), CAST(%(end_at)b AS timestamptz[]), CAST(%(is_busy)b AS boolean[]), "
-    "CAST(%(digest)b AS text[])) AS r "
+    "SELECT %(tenant_id)s, %(calendar_id)s, r.* FROM unnest("
+    "CAST(%(uid)b AS text[]), CAST(%(recurrence_id)b AS text[]), CAST(%(provider_event_id)b AS text[]), "
+    "CAST(%(meeting_id)b AS bigint[]), CAST(%(start_at)b AS timestamptz[]), "
+    "CAST(%(end_at)b AS timestamptz[]), CAST(%(is_busy)b AS boolean[]), CAST(%(digest)b AS text[])) AS r "
     "ON CONFLICT (calendar_id, uid, recurrence_id) DO UPDATE SET "
     "provider_event_id = excluded.provider_event_id, meeting_id = excluded.meeting_id, "
     "start_at = excluded.start_at, end_at = excluded.end_at, is_busy = excluded.is_busy, "
@@ -1252,15 +1251,17 @@ _PG_UPSERT = (
 )
 _PG_BLOCKS = (
     "INSERT INTO busy_blocks (tenant_id, user_id, calendar_id, synced_event_id, start_at, end_at) "
-    "SELECT %(tenant_id)s, %(user_id)s, %(calendar_id)s, r.* FROM unnest(CAST(%(synced_event_id)b AS bigint[]), "
-    "CAST(%(start_at)b AS timestamptz[]), CAST(%(end_at)b AS timestamptz[])) AS r"
+    "SELECT %(tenant_id)s, %(user_id)s, %(calendar_id)s, r.* FROM unnest("
+    "CAST(%(synced_event_id)b AS bigint[]), CAST(%(start_at)b AS timestamptz[]), "
+    "CAST(%(end_at)b AS timestamptz[])) AS r"
 )
 _PG_MEETINGS = (
     "INSERT INTO meetings (tenant_id, owner_id, calendar_id, source, status, notes, created_at, "
     "title, start_at, end_at, uid, provider_event_id) "
-    "SELECT %(tenant_id)s, %(owner_id)s, %(calendar_id)s, %(source)s, %(status)s, %(notes)s, %(created_at)s, r.* "
-    "FROM unnest(CAST(%(title)b AS text[]), CAST(%(start_at)b AS timestamptz[]), "
-    "CAST(%(end_at)b AS timestamptz[]), CAST(%(uid)b AS text[]), CAST(%(provider_event_id)b AS text[])) AS r "
+    "SELECT %(tenant_id)s, %(owner_id)s, %(calendar_id)s, %(source)s, %(status)s, %(notes)s, "
+    "%(created_at)s, r.* FROM unnest("
+    "CAST(%(title)b AS text[]), CAST(%(start_at)b AS timestamptz[]), CAST(%(end_at)b AS timestamptz[]), "
+    "CAST(%(uid)b AS text[]), CAST(%(provider_event_id)b AS text[])) AS r "
     "RETURNING id, uid"
 )
 _PG_MEETING_CONTACTS = (

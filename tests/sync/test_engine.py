@@ -887,6 +887,31 @@ def test_the_other_tenants_contact_is_never_touched(app_ctx):
     assert (world.other_contact.updated_at, world.other_contact.email) == before
 
 
+def test_a_listing_larger_than_one_batch_is_written_whole(app_ctx):
+    """Rows go to PostgreSQL in batches of PG_CHUNK; every event still gets its own row, block and meeting."""
+    world = build_world("caldav", ACCOUNT, CALENDARS)
+    calendar = world.calendar("main")
+    count = engine.PG_CHUNK + 10
+    provider = ListingProvider([event(f"bulk-{n}@test", start=T0 + n * HOUR) for n in range(count)])
+    report = engine.sync_calendar(calendar, provider, now=NOW)
+    assert (report.outcome, report.meetings_created, report.blocks_written) == ("synced", count, count)
+    pairs = db.session.execute(
+        sa.select(SyncedEvent.uid, SyncedEvent.start_at, Meeting.uid, Meeting.start_at)
+        .join(Meeting, SyncedEvent.meeting_id == Meeting.id)
+        .where(SyncedEvent.calendar_id == calendar.id)
+    ).all()
+    assert len(pairs) == count
+    assert all(
+        (uid, start) == (meeting_uid, meeting_start) for uid, start, meeting_uid, meeting_start in pairs
+    )
+    linked = sa.select(sa.func.count()).select_from(MeetingContact).join(Meeting)
+    assert db.session.scalar(linked.where(Meeting.tenant_id == world.tenant.id)) == count
+    assert len(blocks_of(calendar)) == count
+
+    calendar.sync_state = None
+    assert engine.sync_calendar(calendar, provider, now=NOW).rows_written == 0
+
+
 # --- Jobs ---------------------------------------------------------------------------------------------------
 
 
