@@ -72,3 +72,14 @@ translations-update: $(VENV)/.installed ## extract marked strings and merge them
 
 worker: install ## RQ worker + sweeper in the foreground (REDIS_URL, DATABASE_URL set); Ctrl+C stops both
 	$(FLASK) sweep & sweeper=$$!; trap 'kill $$sweeper 2>/dev/null; wait $$sweeper' EXIT; $(FLASK) worker
+
+# Benchmarks (bench/): a throwaway database, recreated, migrated and dropped by each script.
+BENCH_DATABASE_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/termin_bench
+
+.PHONY: bench
+bench: services install ## run bench/ (Google emulator, Radicale; ~10 min); figures in docs/benchmarks.md
+	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/sync_ingest.py
+
+.PHONY: bench-slots
+bench-slots: $(VENV)/.installed ## slot engine vs the minute-grid oracle (pure Python, ~2 min); figures in docs/benchmarks.md
+	$(BIN)/python bench/slots.py

@@ -33,18 +33,20 @@ How a page's settings become slots
   horizon: ``horizon_days`` counts local dates from the rep's today (today included), ``date_range`` is a
   fixed inclusive range of local dates; with both set, both apply.
 
-Cost: the busy intervals touching the window are sorted and merged once (``O(B log B)``, about linear on
-rows read in start order). Each range of each date is then walked run by run: one bisection finds the next
-busy interval, a run of free grid starts is emitted up to it and the starts it blocks are skipped, so a range
-costs ``O(log B)`` per busy interval inside it plus its output: ``O((R + B) log B)`` with ``R`` the ranges
-expanded over the window, never ``slots x busy``. ``bench/slots.py`` checks it against a minute-grid oracle.
+Cost: the busy intervals starting before the window ends are sorted and merged once (``O(B log B)``,
+about linear on rows read in start order). Each range of each date is then walked run by run: one
+bisection finds the next busy interval, a run of free grid starts is emitted up to it and the starts it
+blocks are skipped, so a range costs ``O(log B)`` per busy interval inside it plus its output:
+``O((R + B) log B)`` with ``R`` the ranges expanded over the window, never ``slots x busy``.
+``bench/slots.py`` checks it against a minute-grid oracle.
 """
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from operator import itemgetter
+from itertools import islice
+from operator import attrgetter, itemgetter
 from zoneinfo import ZoneInfo
 
 _ZERO = timedelta(0)
@@ -55,6 +57,8 @@ _SECOND = timedelta(seconds=1)
 _MIDNIGHT = time(0)
 _DEFAULT_DURATIONS = (timedelta(minutes=30),)
 _by_start = itemgetter(0)
+_tzinfo = attrgetter("tzinfo")
+_FLOOR = datetime.min.replace(tzinfo=UTC)
 
 Range = tuple[time, time]
 
@@ -289,48 +293,45 @@ def _as_utc(value: datetime, what: str) -> datetime:
 
 
 def _merge_busy(
-    busy: Iterable[tuple[datetime, datetime]], lo: datetime, hi: datetime
+    busy: Iterable[tuple[datetime, datetime]], hi: datetime
 ) -> tuple[list[datetime], list[datetime]]:
-    """The union of the ``busy`` intervals touching ``[lo, hi)`` as disjoint, sorted ``(starts, ends)`` lists.
+    """The union of the ``busy`` intervals starting before ``hi``: disjoint, sorted ``(starts, ends)`` lists.
 
     Intervals from several calendars may overlap and come in any order; zero-length and inverted ones are
-    ignored. Touching intervals merge, which leaves every overlap test on half-open slots unchanged.
+    ignored. Touching intervals merge, which leaves every overlap test on half-open slots unchanged, and so
+    do intervals that ended long before the window: a bisection skips them for free.
     """
-    # UTC pairs (what the store hands back) are filtered in one comprehension; any other pair is set aside and
-    # converted first, because arithmetic and same-zone comparisons on zoned datetimes are wall-clock ones
-    # (wrong across a fold).
-    zoned: list[tuple[datetime, datetime]] = []
-    set_aside = zoned.append  # returns None: the pair drops out of the comprehension
-    rows = [
-        (start, end)
-        for start, end in busy
-        if (start.tzinfo is UTC is end.tzinfo or set_aside((start, end)))
-        and start < end
-        and start < hi
-        and end > lo
-    ]
-    for start, end in zoned:
-        start, end = _as_utc(start, "a busy start"), _as_utc(end, "a busy end")
-        if start < end and start < hi and end > lo:
-            rows.append((start, end))
-    # Sorting on the start alone skips tuple comparisons; rows read in start order (one run per calendar) sort
-    # in about linear time.
-    rows.sort(key=_by_start)
+    # Zoned datetimes add and, within one zone, compare by wall clock: wrong across a fold. Starts decide the
+    # order, so any start not in UTC (the store hands back UTC) sends every row through a conversion first;
+    # the check runs without a Python-level loop.
+    if not isinstance(busy, list | tuple):
+        busy = list(busy)
+    if set(map(_tzinfo, map(_by_start, busy))) - {UTC}:
+        busy = [(_as_utc(start, "a busy start"), _as_utc(end, "a busy end")) for start, end in busy]
+    # Sorting on the start alone skips tuple comparisons; rows read in start order (one run per calendar)
+    # sort in about linear time.
+    rows = sorted(busy, key=_by_start)
     starts: list[datetime] = []
     ends: list[datetime] = []
-    if not rows:
-        return starts, ends
-    current_start, current_end = rows[0]
-    for start, end in rows:
-        if start <= current_end:
-            if end > current_end:
-                current_end = end
-        else:
-            starts.append(current_start)
-            ends.append(current_end)
-            current_start, current_end = start, end
+    # The sweep opens on an empty sentinel interval, dropped at the end, so the loop has no first-row case.
+    # The running end is kept in UTC, so an end in another zone compares against it by instant, and only
+    # the ends that extend it are converted.
+    current_start = current_end = _FLOOR
+    try:
+        for start, end in islice(rows, bisect_left(rows, hi, key=_by_start)):
+            if start <= current_end:
+                if end > current_end:
+                    current_end = end if end.tzinfo is UTC else _as_utc(end, "a busy end")
+            elif start < end:  # an inverted or zero-length interval never opens a merged one
+                starts.append(current_start)
+                ends.append(current_end)
+                current_start, current_end = start, end if end.tzinfo is UTC else _as_utc(end, "a busy end")
+    except TypeError as error:  # a naive end met an aware datetime
+        raise ValueError(f"busy intervals must be aware datetimes: {error}") from error
     starts.append(current_start)
     ends.append(current_end)
+    if ends[0] == _FLOOR:  # still empty (a real interval from datetime.min would have grown it)
+        del starts[0], ends[0]
     return starts, ends
 
 
@@ -414,8 +415,7 @@ def free_slots(
     if first_day > last_day:
         return []
 
-    # Only busy time that can touch a candidate's buffered span matters.
-    starts, ends = _merge_busy(busy, lo - before, hi + length + after)
+    starts, ends = _merge_busy(busy, hi + length + after)
     count = len(starts)
     weekly = [_prepare((rule.start, rule.end) for rule in rules.rules if rule.weekday == d) for d in range(7)]
     overrides = {override.day: _prepare(override.ranges) for override in rules.overrides}

@@ -441,6 +441,13 @@ def test_busy_times_in_another_zone_across_its_fold():
     assert utc_clock(slots) == ["03 05:00", "03 05:15", "03 05:30", "03 06:30", "03 06:45"]
     as_utc = [(start.astimezone(UTC), end.astimezone(UTC)) for start, end in busy]
     assert slots == slots_on(rules, autumn, as_utc)
+    # A UTC start with a zoned end, merged with a UTC interval it overlaps.
+    mixed = [(as_utc[0][0], busy[0][1]), (as_utc[0][0] - minutes(5), as_utc[0][0] + minutes(1))]
+    assert slots_on(rules, autumn, mixed) == slots_on(
+        rules, autumn, [(as_utc[0][0] - minutes(5), as_utc[0][1])]
+    )
+    with pytest.raises(ValueError, match="aware"):
+        slots_on(rules, autumn, [(as_utc[0][0], as_utc[0][1].replace(tzinfo=None))])
 
 
 def test_windows_and_grouping():
