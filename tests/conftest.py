@@ -133,6 +133,18 @@ def client(app):
 
 
 @pytest.fixture
+def signed_in(app):
+    """A factory of clients each signed in as the given user."""
+
+    def sign_in(email: str) -> Client:
+        client = Client(app)
+        client.login(email)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
 def make_client(app):
     return lambda host=APP_HOST: Client(app, host)
 

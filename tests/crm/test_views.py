@@ -1,6 +1,5 @@
 """The CRM over HTTP: tenant isolation on every id route, refused input, and the working paths."""
 
-import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,35 +11,7 @@ from app.extensions import db
 from app.tenants.models import Tenant, User
 from tests import factories
 from tests.conftest import Client
-
-FIELD_ERROR = re.compile(r'<p class="error"[^>]*data-field="([^"]+)"')
-
-
-@pytest.fixture
-def signed_in(app):
-    def sign_in(email: str) -> Client:
-        client = Client(app)
-        client.login(email)
-        return client
-
-    return sign_in
-
-
-def error_fields(response) -> set[str]:
-    return set(FIELD_ERROR.findall(response.get_data(as_text=True)))
-
-
-def snapshot(app) -> dict[str, list[tuple]]:
-    """Every row of every table: equal snapshots before and after prove a request wrote nothing."""
-    with app.app_context():
-        return {
-            table.name: sorted((tuple(row) for row in db.session.execute(sa.select(table))), key=repr)
-            for table in db.metadata.sorted_tables
-        }
-
-
-def is_fragment(response) -> bool:
-    return "<html" not in response.get_data(as_text=True)
+from tests.helpers import error_fields, is_fragment, snapshot
 
 
 def meeting_data(**overrides) -> dict:

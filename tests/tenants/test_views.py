@@ -13,42 +13,10 @@ from app.tenants import services
 from app.tenants.models import Invitation, Tenant, User
 from tests import factories
 from tests.conftest import APP_HOST, Client
+from tests.helpers import error_fields, is_fragment, snapshot
 
-FIELD_ERROR = re.compile(r'<p class="error"[^>]*data-field="([^"]+)"')
 INVITATION_LINK = re.compile(r'value="http://app\.termin\.test(/invitations/[^"]+)"')
 NEW_PASSWORD = "a long enough password"
-
-
-@pytest.fixture
-def make_client(app):
-    return lambda: Client(app)
-
-
-@pytest.fixture
-def signed_in(app):
-    def sign_in(email: str) -> Client:
-        client = Client(app)
-        client.login(email)
-        return client
-
-    return sign_in
-
-
-def error_fields(response) -> set[str]:
-    return set(FIELD_ERROR.findall(response.get_data(as_text=True)))
-
-
-def snapshot(app) -> dict[str, list[tuple]]:
-    """Every row of every table: equal snapshots before and after prove a request wrote nothing."""
-    with app.app_context():
-        return {
-            table.name: sorted((tuple(row) for row in db.session.execute(sa.select(table))), key=repr)
-            for table in db.metadata.sorted_tables
-        }
-
-
-def is_fragment(response) -> bool:
-    return "<html" not in response.get_data(as_text=True)
 
 
 def invitation_path(response) -> str:
