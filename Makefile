@@ -73,11 +73,11 @@ translations-update: $(VENV)/.installed ## extract marked strings and merge them
 worker: install ## RQ worker + sweeper in the foreground (REDIS_URL, DATABASE_URL set); Ctrl+C stops both
 	$(FLASK) sweep & sweeper=$$!; trap 'kill $$sweeper 2>/dev/null; wait $$sweeper' EXIT; $(FLASK) worker
 
-# Benchmarks (bench/): a throwaway database, recreated, migrated and dropped by each script.
+# The sync benchmark's throwaway database: recreated, migrated and dropped by the script.
 BENCH_DATABASE_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/termin_bench
 
 .PHONY: bench
-bench: services install ## run bench/ (Google emulator, Radicale; ~10 min); figures in docs/benchmarks.md
+bench: services install ## sync ingest benchmark (Google emulator, Radicale; ~8 min); figures in docs/benchmarks.md
 	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/sync_ingest.py
 
 .PHONY: bench-slots

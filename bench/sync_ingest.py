@@ -116,14 +116,21 @@ def event_specs(calendar_index: int, count: int) -> list[dict]:
             day = start.date()
             spec |= {"all_day": True, "start": day, "end": day + timedelta(days=rng.choice((1, 1, 2, 3)))}
         else:
-            spec |= {"start": start, "end": start + timedelta(minutes=rng.choice((15, 30, 45, 60, 90)))}
+            end = start + timedelta(minutes=rng.choice((15, 30, 45, 60, 90)))
+            while start.astimezone(ZONE).fold or end.astimezone(ZONE).fold:
+                # The repeated hour when DST ends: a TZID time there names the first of the two.
+                start, end = start + timedelta(hours=2), end + timedelta(hours=2)
+            spec |= {"start": start, "end": end}
             spec["transparent"] = kind > 0.95
             if 0.03 <= kind < 0.05:
                 spec["rrule"] = f"FREQ=WEEKLY;COUNT={rng.randrange(4, 30)}"
         guests = []
         if rng.random() < 0.35:
             guests.append((contact_email(rng.randrange(CONTACTS)), "accepted"))
-        guests += [(f"guest{rng.randrange(10_000)}@elsewhere.example", "needsAction")] * rng.randrange(3)
+        guests += [
+            (f"guest{rng.randrange(10_000)}@elsewhere.example", "needsAction")
+            for _ in range(rng.randrange(3))
+        ]
         if guests:
             guests.append((GOOGLE_ACCOUNT, "declined" if rng.random() < 0.03 else "accepted"))
         spec["attendees"] = list(dict.fromkeys(guests))
@@ -181,7 +188,7 @@ def ics(body: str) -> str:
 
 
 def changed(spec: dict, n: int) -> dict:
-    """The n-th change of a run: moved by an hour, renamed, or a contact invited."""
+    """The n-th change of a run: moved an hour later, renamed, or a contact invited (or uninvited)."""
     spec = dict(spec)
     if n % 3 == 0 and not spec["all_day"]:
         spec["start"] += timedelta(hours=1)
@@ -255,9 +262,10 @@ class RadicalePeer:
         self.paths = [f"/{REP}/{slug}/" for slug in slugs]
         self.specs = [event_specs(n, events) for n in range(calendars)]
         for path, specs in zip(self.paths, self.specs, strict=True):
-            # Radicale takes ~60 ms per PUT (it parses and re-serialises every object), so the seed goes
-            # straight into its file storage, which Radicale documents as editable while it is idle; one
-            # listing then fills its cache, as any server that has been running a while has it filled.
+            # Radicale takes ~60 ms per PUT (it parses and re-serialises every object), so the seed is
+            # written straight into its file storage, one object per file as Radicale keeps them, while
+            # nothing else uses it. One listing then fills Radicale's cache, as a server that has been
+            # running a while has it filled.
             folder = self.server.collection_dir(path)
             for spec in specs:
                 (folder / item_name(spec)).write_text(ics(vevent(spec, REP)), newline="")
@@ -286,7 +294,7 @@ class RadicalePeer:
 
 
 def item_name(spec: dict) -> str:
-    return f"{spec['uid'].split('@', 1)[0]}.ics"
+    return f"{spec['uid']}.ics"  # named after the UID, as calendar apps name what they PUT
 
 
 # --- One worker process -------------------------------------------------------------------------------------
