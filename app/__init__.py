@@ -67,6 +67,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.crm.views import bp as crm_bp
+    from app.domains.views import bp as domains_bp
+    from app.pages.editor import bp as pages_bp
+    from app.pages.public import bp as booking_bp
     from app.settings.views import bp as settings_bp
     from app.tenants.views import bp as tenants_bp
     from app.web.assets import bp as assets_bp
@@ -76,6 +79,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(tenants_bp)
     app.register_blueprint(crm_bp)
     app.register_blueprint(settings_bp)
+    app.register_blueprint(domains_bp)
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(booking_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(assets_bp)
     register_error_handlers(app)

@@ -25,6 +25,9 @@ def defaults(instance_path: str) -> dict:
         # The host that serves the application itself; every other host must be a verified tenant domain.
         "APP_HOST": "app.localhost",
         "PREFERRED_URL_SCHEME": "http",
+        # The port public links carry when a job (no request to copy it from) builds them; None: the
+        # scheme's own. Only the demo needs it (it serves on :8000).
+        "PUBLIC_PORT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": False,

@@ -2,10 +2,13 @@
 
 from app.crm.models import Contact, Meeting, MeetingContact, Task
 from app.mail.models import OutboxMessage
+from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
 from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
 from app.tenants.models import Domain, Invitation, Tenant, User
 
 __all__ = [
+    "Booking",
+    "BookingAttempt",
     "BusyBlock",
     "Calendar",
     "CalendarConnection",
@@ -15,6 +18,8 @@ __all__ = [
     "Meeting",
     "MeetingContact",
     "OutboxMessage",
+    "SchedulingPage",
+    "SlugAlias",
     "SyncedEvent",
     "Task",
     "Tenant",

@@ -10,7 +10,9 @@ therefore queued again by the next sweep, and a job that is already waiting is n
 * pending outbox rows whose ``next_attempt_at`` has come: ``app.mail.jobs.deliver`` on "mail" for mail.*
   kinds and "writes" for the rest (``outbox.queue_for``), job id ``outbox-<id>`` (``outbox.job_id_for``);
 * connections not probed for ``HEALTH_INTERVAL_SECONDS`` (or never): queue "sync",
-  ``app.sync.health.probe_connection``, job id ``probe-connection-<id>``.
+  ``app.sync.health.probe_connection``, job id ``probe-connection-<id>``;
+* domains whose DNS record is due for another look (``app.domains.services.due_for_check``): queue "sync",
+  ``app.domains.jobs.check_domain``, job id ``check-domain-<id>``.
 
 Each kind is read in batches of ``SWEEP_BATCH_SIZE`` ids (keyset on the primary key), each batch in its own
 short transaction. Under RQ the jobs' hashes are then read in one pipeline per batch and a job is left alone
@@ -45,6 +47,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.utils import utcparse
 
 from app.db import utcnow
+from app.domains import services as domains
 from app.extensions import db
 from app.mail import outbox
 from app.mail.models import OutboxMessage
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 SYNC_JOB = "app.sync.jobs.sync_calendar"
 DELIVER_JOB = outbox.DELIVER_JOB
 PROBE_JOB = "app.sync.health.probe_connection"
+DOMAIN_JOB = "app.domains.jobs.check_domain"
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
@@ -74,12 +78,13 @@ Finder = Callable[[dict, datetime, int, int], list[Due]]
 
 def sweep(app: Flask, now: datetime) -> dict[str, int]:
     """Dispatch every due job not already waiting or running; returns how many of each kind, and skipped."""
-    counts = {"calendars": 0, "outbox": 0, "connections": 0, "skipped": 0}
+    counts = {"calendars": 0, "outbox": 0, "connections": 0, "domains": 0, "skipped": 0}
     batch = int(app.config["SWEEP_BATCH_SIZE"])
     finders: dict[str, Finder] = {
         "calendars": _due_calendars,
         "outbox": _due_outbox,
         "connections": _due_connections,
+        "domains": _due_domains,
     }
     for kind, finder in finders.items():
         after = 0
@@ -157,6 +162,13 @@ def _due_connections(config: dict, now: datetime, after: int, limit: int) -> lis
     )
     return [
         Due("sync", PROBE_JOB, connection_id, f"probe-connection-{connection_id}") for connection_id in ids
+    ]
+
+
+def _due_domains(config: dict, now: datetime, after: int, limit: int) -> list[Due]:
+    return [
+        Due("sync", DOMAIN_JOB, domain_id, f"check-domain-{domain_id}")
+        for domain_id in domains.due_for_check(now, after, limit)
     ]
 
 

@@ -112,3 +112,21 @@ def make_domain(
     db.session.add(domain)
     db.session.flush()
     return domain
+
+
+WORKWEEK_9_TO_17 = [[weekday, "09:00", "17:00"] for weekday in range(5)]
+
+
+def make_page(owner: User, *, slug: str | None = None, **fields):
+    """A scheduling page of ``owner``'s: Mon-Fri 9:00-17:00 in their zone, 30 minutes, 60 days ahead."""
+    from app.pages import services as pages
+
+    settings = pages.PageSettings(
+        title=fields.pop("title", "Intro call"),
+        slug=slug or f"page-{next(_seq)}",
+        time_zone=fields.pop("time_zone", owner.time_zone),
+        weekly=fields.pop("weekly", WORKWEEK_9_TO_17),
+        durations=fields.pop("durations", [30]),
+        **fields,
+    )
+    return pages.create_page(owner.tenant, owner, settings)

@@ -69,6 +69,9 @@ class Meeting(TenantOwnedMixin, TimestampMixin, db.Model):
     uid: Mapped[str | None] = mapped_column(sa.String(1024), index=True)
     calendar_id: Mapped[int | None] = mapped_column(sa.ForeignKey("calendars.id", ondelete="SET NULL"))
     provider_event_id: Mapped[str | None] = mapped_column(sa.String(1024))
+    # RFC 5546 SEQUENCE of the event we wrote: raised on each reschedule, so an iMIP update outranks the
+    # invitation it replaces.
+    sequence: Mapped[int] = mapped_column(default=0, server_default="0")
 
     owner: Mapped[User] = relationship()
     contacts: Mapped[list[Contact]] = relationship(secondary="meeting_contacts", order_by=Contact.id)

@@ -42,6 +42,7 @@ HANDLERS: dict[str, str] = {
     "mail.send": "app.mail.smtp.send_payload",
     "calendar.write_meeting": "app.sync.writes.write_meeting",
     "calendar.cancel_meeting": "app.sync.writes.cancel_meeting",
+    "calendar.update_meeting": "app.sync.writes.update_meeting",
     "tasks.sync": "app.sync.tasks.deliver_task_sync",
     "tasks.sync_all": "app.sync.tasks.deliver_task_sync_all",
 }

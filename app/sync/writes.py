@@ -47,22 +47,23 @@ log = logging.getLogger(__name__)
 
 # Meetings Termin itself puts in calendars; a "calendar" meeting came from one and is never written back.
 WRITTEN_SOURCES = ("crm", "page")
-# The CalDAV event is PUT with SEQUENCE 0; a cancellation must outrank it (RFC 5546).
-REQUEST_SEQUENCE, CANCEL_SEQUENCE = 0, 1
 
 
 # --- Hooks: what the CRM calls, inside its own transaction ------------------------------------------------
 
 
-def write_target(tenant: Tenant, owner: User) -> Calendar | None:
-    """The calendar ``owner``'s CRM meetings are written to, or None when they are only logged (C5, C10).
+def write_target(tenant: Tenant, owner: User, purpose: str = "calendar_sync") -> Calendar | None:
+    """The calendar ``owner``'s meetings are written to, or None when they are only logged (C5, C7, C10).
 
-    That is the default calendar of the oldest account with calendar sync on that has one, when both the
-    account and the calendar are active (an inactive one pauses writes, as it pauses bookings: C11).
+    ``purpose`` is the account switch that must be on: "calendar_sync" for meetings logged in the CRM (C5),
+    "pages" for bookings on scheduling pages (C7). It is the default calendar of the oldest account with
+    that switch on that has one, when both the account and the calendar are active (an inactive one pauses
+    writes, as it pauses bookings: C11).
     """
     for connection in sync.list_connections(tenant, owner):
         calendar = connection.default_calendar
-        if not connection.calendar_sync or calendar is None:
+        switched_on = connection.scheduling_pages if purpose == "pages" else connection.calendar_sync
+        if not switched_on or calendar is None:
             continue
         if connection.is_active and calendar.is_active:
             return calendar
@@ -76,12 +77,14 @@ def write_target(tenant: Tenant, owner: User) -> Calendar | None:
     return None
 
 
-def schedule_meeting_write(tenant: Tenant, meeting: Meeting) -> OutboxMessage | None:
-    """Queue writing ``meeting`` to its owner's default calendar when calendar sync is on; flushes.
+def schedule_meeting_write(
+    tenant: Tenant, meeting: Meeting, purpose: str = "calendar_sync"
+) -> OutboxMessage | None:
+    """Queue writing ``meeting`` to its owner's default calendar when ``purpose``'s switch is on; flushes.
 
-    Returns the outbox row, or None when sync is off and the meeting is only logged.
+    Returns the outbox row, or None when the switch is off and the meeting is only logged.
     """
-    calendar = write_target(tenant, meeting.owner)
+    calendar = write_target(tenant, meeting.owner, purpose)
     if calendar is None:
         log.info(
             "tenant %s meeting %s only logged: its owner has no calendar with sync on", tenant.id, meeting.id
@@ -101,6 +104,13 @@ def schedule_meeting_cancel(tenant: Tenant, meeting: Meeting) -> OutboxMessage |
     return outbox.add(tenant.id, "calendar.cancel_meeting", {"meeting_id": meeting.id})
 
 
+def schedule_meeting_update(tenant: Tenant, meeting: Meeting) -> OutboxMessage | None:
+    """Queue moving ``meeting``'s calendar event to its new times (a rescheduled booking)."""
+    if meeting.source not in WRITTEN_SOURCES or meeting.calendar_id is None or not meeting.uid:
+        return None
+    return outbox.add(tenant.id, "calendar.update_meeting", {"meeting_id": meeting.id})
+
+
 # --- Outbox handlers --------------------------------------------------------------------------------------
 
 
@@ -115,21 +125,27 @@ def write_meeting(tenant_id: int, payload: dict) -> None:
         raise outbox.Undeliverable("The meeting was never scheduled for a calendar (it has no uid).")
     calendar = _target(meeting)
     connection = calendar.connection
-    draft = EventDraft(
-        uid=meeting.uid,
-        summary=meeting.title,
-        start=meeting.start_at,
-        end=meeting.end_at,
-        time_zone=meeting.owner.time_zone,
-        # The notes are the rep's own; the event goes to the contact, so they stay in the CRM.
-        attendees=_attendees(meeting),
-        organizer_email=connection.account_email,
-        send_invitations=True,
-    )
     with _provider(connection, calendar) as provider:
-        meeting.provider_event_id = provider.create_event(calendar.external_id, draft)
+        meeting.provider_event_id = provider.create_event(calendar.external_id, _draft(meeting, connection))
     db.session.flush()
-    if connection.provider == "caldav":
+    if connection.provider == "caldav" and meeting.source != "page":
+        # A booking's own confirmation email carries its invitation (same UID), so it is not sent twice.
+        _email_itip(meeting, connection, "REQUEST")
+
+
+def update_meeting(tenant_id: int, payload: dict) -> None:
+    """Outbox "calendar.update_meeting": move the meeting's event to the meeting's current times.
+
+    Not yet written: the pending write will write the current times, so there is nothing to move.
+    """
+    meeting = _locked_meeting(tenant_id, payload["meeting_id"])
+    if meeting is None or not meeting.provider_event_id or meeting.status == "cancelled":
+        return
+    calendar = _target(meeting)
+    connection = calendar.connection
+    with _provider(connection, calendar) as provider:
+        provider.update_event(calendar.external_id, meeting.provider_event_id, _draft(meeting, connection))
+    if connection.provider == "caldav" and meeting.source != "page":
         _email_itip(meeting, connection, "REQUEST")
 
 
@@ -142,7 +158,7 @@ def cancel_meeting(tenant_id: int, payload: dict) -> None:
     connection = calendar.connection
     with _provider(connection, calendar) as provider:
         provider.cancel_event(calendar.external_id, meeting.provider_event_id, notify=True)
-    if connection.provider == "caldav":
+    if connection.provider == "caldav" and meeting.source != "page":
         _email_itip(meeting, connection, "CANCEL")
 
 
@@ -179,6 +195,20 @@ def _target(meeting: Meeting) -> Calendar:
     return calendar
 
 
+def _draft(meeting: Meeting, connection: CalendarConnection) -> EventDraft:
+    return EventDraft(
+        uid=meeting.uid,
+        summary=meeting.title,
+        start=meeting.start_at,
+        end=meeting.end_at,
+        time_zone=meeting.owner.time_zone,
+        # The notes are the rep's own; the event goes to the contact, so they stay in the CRM.
+        attendees=_attendees(meeting),
+        organizer_email=connection.account_email,
+        send_invitations=True,
+    )
+
+
 def _attendees(meeting: Meeting) -> tuple[Attendee, ...]:
     return tuple(Attendee(email=contact.email, name=contact.display_name) for contact in meeting.contacts)
 
@@ -208,7 +238,8 @@ def _email_itip(meeting: Meeting, connection: CalendarConnection, method: str) -
         organizer_email=connection.account_email,
         organizer_name=owner.name,
         attendees=_attendees(meeting),
-        sequence=REQUEST_SEQUENCE if method == "REQUEST" else CANCEL_SEQUENCE,
+        # A cancellation must outrank every version sent before it (RFC 5546).
+        sequence=meeting.sequence if method == "REQUEST" else meeting.sequence + 1,
     )
     ics = imip.request(invitation) if method == "REQUEST" else imip.cancel(invitation)
     when = _when(meeting.start_at, meeting.end_at, owner.time_zone)

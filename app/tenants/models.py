@@ -11,7 +11,8 @@ from app.extensions import db
 
 ROLES = ("admin", "rep")
 SEATS = ("none", "sales", "service")
-DOMAIN_STATUSES = ("pending", "verified", "failed")
+# "removed": the admin removed it; kept so links already sent on it still redirect to the pages (D3).
+DOMAIN_STATUSES = ("pending", "verified", "failed", "removed")
 LOCALES = ("en", "pl")
 
 
@@ -20,6 +21,8 @@ class Tenant(TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(120))
+    # P4, for the whole tenant: an admin switches every scheduling page off (and back on, unchanged).
+    pages_disabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     users: Mapped[list["User"]] = relationship(back_populates="tenant", order_by="User.id")
     domains: Mapped[list["Domain"]] = relationship(back_populates="tenant", order_by="Domain.hostname")
@@ -51,6 +54,10 @@ class User(UserMixin, TenantOwnedMixin, TimestampMixin, db.Model):
     # The rep's part of every scheduling-page path (/meetings/<page_slug>); unique across all tenants.
     page_slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # P4: the rep switches all their scheduling pages off without deleting them.
+    pages_disabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # C11: when the rep was last emailed that someone tried to book while booking was paused (hourly at most).
+    paused_booking_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tenant: Mapped[Tenant] = relationship(back_populates="users")
 
@@ -86,24 +93,44 @@ class Invitation(TenantOwnedMixin, TimestampMixin, db.Model):
 
 
 class Domain(TenantOwnedMixin, TimestampMixin, db.Model):
-    """A host name a tenant serves its public pages on, once ownership is verified."""
+    """A host name a tenant serves its public pages on, once ownership is verified by a DNS TXT record."""
 
     __tablename__ = "domains"
     __table_args__ = (
         check_one_of("status", DOMAIN_STATUSES),
         sa.CheckConstraint("hostname = lower(hostname)", name="hostname_lower"),
+        # Several tenants may claim a name while it is pending; only one can ever hold it verified.
+        sa.UniqueConstraint("tenant_id", "hostname", name="uq_domains_tenant_id_hostname"),
+        sa.Index(
+            "uq_domains_verified_hostname",
+            "hostname",
+            unique=True,
+            postgresql_where=sa.text("status = 'verified'"),
+            sqlite_where=sa.text("status = 'verified'"),
+        ),
+        sa.Index("ix_domains_hostname", "hostname"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    hostname: Mapped[str] = mapped_column(sa.String(253), unique=True)
+    hostname: Mapped[str] = mapped_column(sa.String(253))
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     verification_token: Mapped[str] = mapped_column(sa.String(64))
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(500))
     robots_txt: Mapped[str | None] = mapped_column(sa.Text)
+    # The periodic re-check: when DNS was last asked, and since when a verified domain's record has been
+    # missing (it stays verified through a grace period, so a DNS hiccup does not take pages down).
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tenant: Mapped[Tenant] = relationship(back_populates="domains")
 
     @property
     def is_verified(self) -> bool:
         return self.status == "verified"
+
+    @property
+    def challenge_name(self) -> str:
+        """Where the TXT record proving ownership lives."""
+        return f"_termin-challenge.{self.hostname}"

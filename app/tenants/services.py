@@ -275,7 +275,17 @@ def accept_invitation(
 
 
 def get_verified_domain(hostname: str) -> Domain | None:
-    """The verified domain for a normalised host name. Host names are unique across tenants."""
+    """The verified domain for a normalised host name (one tenant at most holds a name verified)."""
     return db.session.scalar(
         sa.select(Domain).where(Domain.hostname == hostname, Domain.status == "verified")
+    )
+
+
+def get_removed_domain(hostname: str) -> Domain | None:
+    """The domain last removed under this name, whose old page links still redirect (D3)."""
+    return db.session.scalar(
+        sa.select(Domain)
+        .where(Domain.hostname == hostname, Domain.status == "removed")
+        .order_by(Domain.removed_at.desc().nulls_last(), Domain.id.desc())
+        .limit(1)
     )

@@ -1,10 +1,13 @@
 """D6: the Host header alone decides who is served."""
 
 import pytest
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import create_app
 from app.extensions import db
 from app.web.tenancy import normalise_host
 from tests import factories
+from tests.conftest import config_for_tests
 
 
 @pytest.mark.parametrize(
@@ -104,3 +107,19 @@ def test_custom_domain_serves_page_assets(make_client):
 def test_only_pinned_vendor_files_are_served(client):
     assert client.get("/assets/vendor/package.json").status_code == 404
     assert client.get("/assets/vendor/..%2Fpackage.json").status_code == 404
+
+
+@pytest.mark.usefixtures("domains")
+def test_x_forwarded_host_is_trusted_only_behind_a_configured_proxy(app, make_client, monkeypatch):
+    forwarded = {"X-Forwarded-Host": "book.acme.example"}
+
+    # Straight from the internet: the Host header decides, a forged X-Forwarded-Host changes nothing.
+    assert make_client("unknown.example").get("/robots.txt", headers=forwarded).status_code == 404
+
+    # PROXY_COUNT=1 wraps the app as below; then the proxy's X-Forwarded-Host is the host.
+    proxied = create_app({**config_for_tests(app.config["SQLALCHEMY_DATABASE_URI"]), "PROXY_COUNT": 1})
+    assert isinstance(proxied.wsgi_app, ProxyFix)
+    monkeypatch.setattr(app, "wsgi_app", ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1))
+    behind_proxy = make_client("internal-lb.local").get("/robots.txt", headers=forwarded)
+    assert behind_proxy.status_code == 200
+    assert behind_proxy.get_data(as_text=True) == "User-agent: *\nDisallow: /meetings*\n"

@@ -113,7 +113,7 @@ def test_a_flushed_redis_is_refilled_by_the_sweeper_and_the_worker_does_it_all(r
     counts = runtime.sweep()
 
     sync_ids = [f"sync-calendar-{calendar_id}" for calendar_id in ids["synced"]]
-    assert counts == {"calendars": len(sync_ids), "outbox": 2, "connections": 1, "skipped": 0}
+    assert counts == {"calendars": len(sync_ids), "outbox": 2, "connections": 1, "domains": 0, "skipped": 0}
     assert runtime.queued() == {
         "sync": [*sync_ids, f"probe-connection-{ids['connection']}"],
         "writes": [f"outbox-{effect_id}"],
@@ -138,7 +138,7 @@ def test_a_flushed_redis_is_refilled_by_the_sweeper_and_the_worker_does_it_all(r
         assert sorted(meetings) == uids
         assert effects("flushed") == 1
     assert len(list((runtime.tmp / "mail").glob("*.eml"))) == 1
-    assert runtime.sweep() == {"calendars": 0, "outbox": 0, "connections": 0, "skipped": 0}
+    assert runtime.sweep() == {"calendars": 0, "outbox": 0, "connections": 0, "domains": 0, "skipped": 0}
 
 
 # --- (b) A worker killed mid-job: nothing lost, nothing twice ----------------------------------------------
@@ -153,7 +153,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_commits_once(runtime):
     runtime.wait_for(lambda: runtime.redis.llen(runs_key("killed")) == 1, what="the slow job to start")
 
     # (c) A running job is not queued again while its worker lives.
-    assert runtime.sweep() == {"calendars": 0, "outbox": 0, "connections": 0, "skipped": 1}
+    assert runtime.sweep() == {"calendars": 0, "outbox": 0, "connections": 0, "domains": 0, "skipped": 1}
     assert runtime.queued()["writes"] == []
 
     first.kill()  # worker and horse: its transaction (effect row, attempts + 1) dies with its connection
@@ -252,8 +252,14 @@ def test_the_sweeper_queues_a_due_job_once_and_again_only_when_redis_lost_it(run
     probe_id = f"probe-connection-{ids['connection']}"
     due = len(ids["synced"]) + 2
 
-    assert runtime.sweep() == {"calendars": len(ids["synced"]), "outbox": 0, "connections": 1, "skipped": 1}
-    assert runtime.sweep() == {"calendars": 0, "outbox": 0, "connections": 0, "skipped": due}
+    assert runtime.sweep() == {
+        "calendars": len(ids["synced"]),
+        "outbox": 0,
+        "connections": 1,
+        "domains": 0,
+        "skipped": 1,
+    }
+    assert runtime.sweep() == {"calendars": 0, "outbox": 0, "connections": 0, "domains": 0, "skipped": due}
     expected = {"sync": [*sync_ids, probe_id], "writes": [], "mail": [f"outbox-{mail_id}"]}
     assert runtime.queued() == expected
 

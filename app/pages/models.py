@@ -1,0 +1,193 @@
+"""Scheduling pages, the bookings made on them, and the old paths that still lead to them (P1-P6, D2, D5).
+
+A page belongs to one rep (``owner``); round-robin and group pages will add a page-to-hosts table beside
+``owner_id`` rather than change these rows. Availability is stored as wall-clock ranges in the page's IANA
+zone (never as UTC times of day, which drift at DST) and turned into ``availability.PageRules`` on read.
+"""
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.crm.models import Contact, Meeting
+from app.db import TenantOwnedMixin, TimestampMixin, UTCDateTime, check_one_of, utcnow
+from app.extensions import db
+from app.tenants.models import Domain, User
+
+BOOKING_STATUSES = ("confirmed", "cancelled")
+# JSON in SQLite (the demo), JSONB in PostgreSQL.
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
+    __tablename__ = "scheduling_pages"
+    __table_args__ = (
+        # The rep's slug is unique across Termin and this one within the rep's pages, so a page's path
+        # /meetings/<user-slug>/<slug> is unique across every tenant and domain (D5).
+        sa.UniqueConstraint("owner_id", "slug", name="uq_scheduling_pages_owner_id_slug"),
+        sa.CheckConstraint("slug = lower(slug)", name="slug_lower"),
+        sa.CheckConstraint("buffer_before >= 0 AND buffer_after >= 0", name="buffers_not_negative"),
+        sa.CheckConstraint("min_notice >= 0", name="min_notice_not_negative"),
+        sa.CheckConstraint("horizon_days IS NULL OR horizon_days >= 1", name="horizon_positive"),
+        sa.CheckConstraint("date_from IS NULL OR date_to IS NULL OR date_from <= date_to", name="date_range"),
+        # P3: at most one default page a rep.
+        sa.Index(
+            "uq_scheduling_pages_default",
+            "owner_id",
+            unique=True,
+            postgresql_where=sa.text("is_default"),
+            sqlite_where=sa.text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    location: Mapped[str] = mapped_column(sa.String(500), default="")
+    is_default: Mapped[bool] = mapped_column(default=False)
+    # The host the page is served on: None is the app host, else a verified domain of the tenant (D1, D3).
+    domain_id: Mapped[int | None] = mapped_column(sa.ForeignKey("domains.id", ondelete="SET NULL"))
+    # D4: <meta name="robots" content="noindex"> and X-Robots-Tag, since Disallow alone does not de-index.
+    hide_from_search: Mapped[bool] = mapped_column(default=False)
+
+    # Availability (P1), all whole minutes; see availability.PageRules for the meaning of each.
+    time_zone: Mapped[str] = mapped_column(sa.String(64))
+    # {"weekly": [[weekday, "HH:MM", "HH:MM"], ...], "overrides": [{"day": "YYYY-MM-DD", "ranges": [...]}]}
+    availability: Mapped[dict] = mapped_column(JSONType)
+    durations: Mapped[list] = mapped_column(JSONType)  # minutes, the first the default
+    increment: Mapped[int | None] = mapped_column()
+    buffer_before: Mapped[int] = mapped_column(default=0)
+    buffer_after: Mapped[int] = mapped_column(default=0)
+    min_notice: Mapped[int] = mapped_column(default=0)
+    horizon_days: Mapped[int | None] = mapped_column(default=60)
+    date_from: Mapped[date | None] = mapped_column(sa.Date)
+    date_to: Mapped[date | None] = mapped_column(sa.Date)
+
+    # The booking form: first name, last name and email always; then these questions, in order:
+    # [{"id": "q1", "label": "...", "kind": "text"|"choice", "required": bool, "choices": ["..."]}]
+    questions: Mapped[list] = mapped_column(JSONType, default=list)
+    # A consent checkbox the visitor must tick, shown when set.
+    consent_text: Mapped[str] = mapped_column(sa.Text, default="")
+    confirmation_message: Mapped[str] = mapped_column(sa.Text, default="")
+    redirect_url: Mapped[str] = mapped_column(sa.String(2048), default="")
+
+    owner: Mapped[User] = relationship()
+    domain: Mapped[Domain | None] = relationship()
+
+
+class SlugAlias(TenantOwnedMixin, TimestampMixin, db.Model):
+    """A slug a rep or a page had before, so a link already sent keeps working with a 301 (P2).
+
+    ``page_id`` None: an old user slug (unique across Termin, like the live ones). Otherwise an old page
+    slug, unique within its owner's pages.
+    """
+
+    __tablename__ = "slug_aliases"
+    __table_args__ = (
+        sa.CheckConstraint("slug = lower(slug)", name="slug_lower"),
+        sa.Index(
+            "uq_slug_aliases_user_slug",
+            "slug",
+            unique=True,
+            postgresql_where=sa.text("page_id IS NULL"),
+            sqlite_where=sa.text("page_id IS NULL"),
+        ),
+        sa.Index(
+            "uq_slug_aliases_page_slug",
+            "user_id",
+            "slug",
+            unique=True,
+            postgresql_where=sa.text("page_id IS NOT NULL"),
+            sqlite_where=sa.text("page_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    page_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("scheduling_pages.id", ondelete="CASCADE"), index=True
+    )
+    slug: Mapped[str] = mapped_column(sa.String(64))
+
+
+class Booking(TenantOwnedMixin, TimestampMixin, db.Model):
+    """A visitor's booking on a page. Two confirmed bookings of one rep can never overlap (P6).
+
+    PostgreSQL enforces it with an exclusion constraint (added in the migration, as SQLAlchemy cannot
+    declare one portably): ``EXCLUDE USING gist (owner_id WITH =, tstzrange(start_at, end_at) WITH &&)
+    WHERE (status = 'confirmed')``. The booking service also serialises a rep's bookings, so a lost race
+    is a clean 409 rather than a constraint error; the constraint is what makes an overlap impossible.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        check_one_of("status", BOOKING_STATUSES),
+        sa.CheckConstraint("end_at > start_at", name="ends_after_start"),
+        sa.UniqueConstraint("page_id", "idempotency_key", name="uq_bookings_page_id_idempotency_key"),
+        sa.Index("ix_bookings_owner_id_start_at", "owner_id", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # A page deleted later leaves its bookings (and their meetings) in place.
+    page_id: Mapped[int | None] = mapped_column(sa.ForeignKey("scheduling_pages.id", ondelete="SET NULL"))
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    meeting_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("meetings.id", ondelete="SET NULL"), index=True
+    )
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16), default="confirmed")
+    # What the visitor sent: the same key twice (a double submit, a retried request) is one booking.
+    idempotency_key: Mapped[str] = mapped_column(sa.String(100))
+    first_name: Mapped[str] = mapped_column(sa.String(80))
+    last_name: Mapped[str] = mapped_column(sa.String(80))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    time_zone: Mapped[str] = mapped_column(sa.String(64))  # the visitor's, for their emails
+    locale: Mapped[str] = mapped_column(sa.String(8), default="en")
+    # [{"id", "label", "answer"}]: the labels as they were asked, so editing the page later does not change
+    # what a booking says was asked.
+    answers: Mapped[list] = mapped_column(JSONType, default=list)
+    consented_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The cancel/reschedule link carries a token whose SHA-256 alone is stored.
+    manage_token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str] = mapped_column(sa.Text, default="")
+    rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    page: Mapped[SchedulingPage | None] = relationship()
+    owner: Mapped[User] = relationship()
+    contact: Mapped[Contact | None] = relationship()
+    meeting: Mapped[Meeting | None] = relationship()
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.status == "confirmed"
+
+    @property
+    def visitor_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class BookingAttempt(TenantOwnedMixin, db.Model):
+    """A booking refused because one of the rep's calendars is inactive (C11).
+
+    Every attempt is kept (the rep's settings can show them); the rep is emailed at most once an hour,
+    which ``users.paused_booking_notified_at`` tracks.
+    """
+
+    __tablename__ = "booking_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    page_id: Mapped[int | None] = mapped_column(sa.ForeignKey("scheduling_pages.id", ondelete="SET NULL"))
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,744 @@
+"""Scheduling pages: their settings, their paths, the slots they offer, and booking (P1-P4, P6, C7-C11).
+
+Services flush; the view that called them commits. Every query of a tenant's rows takes the tenant.
+
+Booking is one transaction (``book``): take the rep's booking lock, re-check the slot against what the
+database says now, insert the booking, create or update the contact, log the meeting (source "page") and
+queue in the outbox the calendar write (the default calendar only, C10) and the emails. The lock makes
+concurrent bookings of one rep run one after another, so the loser sees the winner's row and gets a clean
+``SlotTaken``; in PostgreSQL the exclusion constraint on ``bookings`` is the backstop that makes an overlap
+impossible even for code that skips the lock. SQLite (the embedded demo) has one writer at a time: the
+lock there is a write that takes the database's write lock for the rest of the transaction.
+"""
+
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.crm import services as crm
+from app.crm.models import Contact, Meeting
+from app.extensions import db
+from app.pages import availability
+from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
+from app.sync import services as sync
+from app.sync import writes
+from app.sync.models import BusyBlock
+from app.tenants.models import Domain, Tenant, User
+from app.tenants.services import RESERVED_SLUGS
+
+log = logging.getLogger(__name__)
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# The rep is emailed about attempts to book while booking is paused at most this often (C11).
+PAUSED_NOTICE_EVERY = timedelta(hours=1)
+# How far a slots request may reach in one go.
+MAX_SLOT_DAYS = 62
+_BOOKING_LOCK_NAMESPACE = 0x7E57  # pg_advisory_xact_lock(namespace, owner id): one key space of ours
+
+
+# --- Errors -------------------------------------------------------------------------------------------------
+
+
+class PagesError(Exception):
+    """A request the pages cannot take; ``field`` names the input at fault, when there is one."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class SlotTaken(PagesError):
+    """The start is on the page's grid but no longer free (409)."""
+
+
+class BookingPaused(PagesError):
+    """Booking with this rep is paused because one of their calendars is inactive (C11, 503)."""
+
+
+class PageUnavailable(PagesError):
+    """The rep or the tenant switched scheduling pages off (P4)."""
+
+
+# --- Reading pages ------------------------------------------------------------------------------------------
+
+
+def get_page(tenant: Tenant, page_id: int) -> SchedulingPage | None:
+    return db.session.scalar(
+        sa.select(SchedulingPage).where(SchedulingPage.tenant_id == tenant.id, SchedulingPage.id == page_id)
+    )
+
+
+def list_pages(tenant: Tenant, owner: User) -> list[SchedulingPage]:
+    return list(
+        db.session.scalars(
+            sa.select(SchedulingPage)
+            .where(SchedulingPage.tenant_id == tenant.id, SchedulingPage.owner_id == owner.id)
+            .order_by(SchedulingPage.is_default.desc(), SchedulingPage.title, SchedulingPage.id)
+        )
+    )
+
+
+def default_page(tenant: Tenant, owner: User) -> SchedulingPage | None:
+    return db.session.scalar(
+        sa.select(SchedulingPage).where(
+            SchedulingPage.tenant_id == tenant.id,
+            SchedulingPage.owner_id == owner.id,
+            SchedulingPage.is_default,
+        )
+    )
+
+
+def page_rules(page: SchedulingPage) -> availability.PageRules:
+    """The page's stored settings as the slot engine's rules."""
+    weekly = tuple(
+        availability.WeeklyRule(weekday, _wall(start), _wall(end))
+        for weekday, start, end in page.availability.get("weekly", ())
+    )
+    overrides = tuple(
+        availability.DateOverride(
+            date.fromisoformat(item["day"]), tuple((_wall(s), _wall(e)) for s, e in item.get("ranges", ()))
+        )
+        for item in page.availability.get("overrides", ())
+    )
+    return availability.PageRules(
+        time_zone=page.time_zone,
+        rules=weekly,
+        overrides=overrides,
+        durations=tuple(timedelta(minutes=m) for m in page.durations),
+        increment=timedelta(minutes=page.increment) if page.increment else None,
+        buffer_before=timedelta(minutes=page.buffer_before),
+        buffer_after=timedelta(minutes=page.buffer_after),
+        min_notice=timedelta(minutes=page.min_notice),
+        horizon_days=page.horizon_days,
+        date_range=(page.date_from, page.date_to) if page.date_from and page.date_to else None,
+    )
+
+
+def _wall(text: str) -> time:
+    """ "HH:MM" as stored; "24:00" is the end of the day, which the engine spells time(0)."""
+    return time(0) if text == "24:00" else time.fromisoformat(text)
+
+
+# --- Paths (P2, D5) -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What ``/meetings/<user_slug>[/<page_slug>]`` names: a page, a redirect to its current path, or a rep
+    with no default page (``page`` None, ``redirect`` None)."""
+
+    owner: User
+    page: SchedulingPage | None = None
+    redirect: str | None = None
+
+
+def page_path(page: SchedulingPage) -> str:
+    """The page's path; the default page's is the rep's own (P3)."""
+    if page.is_default:
+        return f"/meetings/{page.owner.page_slug}"
+    return f"/meetings/{page.owner.page_slug}/{page.slug}"
+
+
+def page_host(page: SchedulingPage, app_host: str) -> str:
+    """The host the page is served on: its verified domain, else the app host (D1, D3)."""
+    domain = page.domain
+    return domain.hostname if domain is not None and domain.is_verified else app_host
+
+
+def resolve_path(user_slug: str, page_slug: str | None) -> Resolved | None:
+    """Find what a public path names, following old slugs (P2). None: nothing has that path."""
+    user_slug, page_slug = user_slug.lower(), page_slug.lower() if page_slug else None
+    owner = db.session.scalar(sa.select(User).where(User.page_slug == user_slug))
+    if owner is None:
+        alias = db.session.scalar(
+            sa.select(SlugAlias).where(SlugAlias.slug == user_slug, SlugAlias.page_id.is_(None))
+        )
+        if alias is None:
+            return None
+        owner = db.session.get(User, alias.user_id)
+        redirect = f"/meetings/{owner.page_slug}" + (f"/{page_slug}" if page_slug else "")
+        return Resolved(owner=owner, redirect=redirect)
+    if page_slug is None:
+        page = db.session.scalar(
+            sa.select(SchedulingPage).where(SchedulingPage.owner_id == owner.id, SchedulingPage.is_default)
+        )
+        return Resolved(owner=owner, page=page)
+    page = db.session.scalar(
+        sa.select(SchedulingPage).where(SchedulingPage.owner_id == owner.id, SchedulingPage.slug == page_slug)
+    )
+    if page is not None:
+        # The default page answers on the rep's own path too; its long path stays valid (links in emails).
+        return Resolved(owner=owner, page=page)
+    alias = db.session.scalar(
+        sa.select(SlugAlias).where(
+            SlugAlias.user_id == owner.id, SlugAlias.slug == page_slug, SlugAlias.page_id.is_not(None)
+        )
+    )
+    if alias is None:
+        return None
+    page = db.session.get(SchedulingPage, alias.page_id)
+    return Resolved(owner=owner, redirect=f"/meetings/{owner.page_slug}/{page.slug}")
+
+
+def check_slug(slug: str, field_name: str) -> str:
+    """A slug's one spelling (lower case), or ``PagesError`` naming ``field_name``."""
+    slug = slug.strip().lower()
+    if not SLUG_PATTERN.match(slug):
+        raise PagesError(
+            "Use 1-64 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
+            field_name,
+        )
+    if slug in RESERVED_SLUGS:
+        raise PagesError(f"“{slug}” is reserved; choose another.", field_name)
+    return slug
+
+
+def change_user_slug(user: User, new_slug: str) -> User:
+    """Give the rep a new slug for every page's path; the old one keeps redirecting (P2)."""
+    new_slug = check_slug(new_slug, "page_slug")
+    if new_slug == user.page_slug:
+        return user
+    holder = db.session.scalar(sa.select(User).where(User.page_slug == new_slug))
+    alias = db.session.scalar(
+        sa.select(SlugAlias).where(SlugAlias.slug == new_slug, SlugAlias.page_id.is_(None))
+    )
+    if holder is not None or (alias is not None and alias.user_id != user.id):
+        raise PagesError(f"“{new_slug}” is already taken; choose another.", "page_slug")
+    if alias is not None:
+        db.session.delete(alias)  # the rep takes back a slug they had before
+    db.session.add(SlugAlias(tenant_id=user.tenant_id, user_id=user.id, page_id=None, slug=user.page_slug))
+    user.page_slug = new_slug
+    db.session.flush()
+    return user
+
+
+# --- Editing pages (P1, P3) ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PageSettings:
+    """What the rep edits. Times are "HH:MM" strings ("24:00" ends a day), durations and buffers minutes."""
+
+    title: str
+    slug: str
+    time_zone: str
+    weekly: list[tuple[int, str, str]]
+    durations: list[int]
+    description: str = ""
+    location: str = ""
+    overrides: list[dict] = field(default_factory=list)
+    increment: int | None = None
+    buffer_before: int = 0
+    buffer_after: int = 0
+    min_notice: int = 0
+    horizon_days: int | None = 60
+    date_from: date | None = None
+    date_to: date | None = None
+    questions: list[dict] = field(default_factory=list)
+    consent_text: str = ""
+    confirmation_message: str = ""
+    redirect_url: str = ""
+    domain_id: int | None = None
+    hide_from_search: bool = False
+
+
+def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None:
+    slug = check_slug(settings.slug, "slug")
+    taken = db.session.scalar(
+        sa.select(SchedulingPage.id).where(
+            SchedulingPage.owner_id == page.owner_id,
+            SchedulingPage.slug == slug,
+            SchedulingPage.id != (page.id or 0),
+        )
+    )
+    if taken is not None:
+        raise PagesError(f"You already have a page at “{slug}”.", "slug")
+    if settings.redirect_url and not re.match(r"^https?://[^\s/]+", settings.redirect_url, re.IGNORECASE):
+        raise PagesError("The redirect address must start with http:// or https://.", "redirect_url")
+    domain = None
+    if settings.domain_id is not None:
+        domain = db.session.scalar(
+            sa.select(Domain).where(Domain.tenant_id == tenant.id, Domain.id == settings.domain_id)
+        )
+        if domain is None or not domain.is_verified:
+            raise PagesError("Choose one of your company's verified domains.", "domain_id")
+    availability_json = {
+        "weekly": [[int(d), s, e] for d, s, e in settings.weekly],
+        "overrides": [
+            {"day": str(item["day"]), "ranges": [[s, e] for s, e in item.get("ranges", ())]}
+            for item in settings.overrides
+        ],
+    }
+    page.title = settings.title.strip()
+    page.description = settings.description.strip()
+    page.location = settings.location.strip()
+    page.time_zone = settings.time_zone
+    page.availability = availability_json
+    page.durations = list(settings.durations)
+    page.increment = settings.increment
+    page.buffer_before = settings.buffer_before
+    page.buffer_after = settings.buffer_after
+    page.min_notice = settings.min_notice
+    page.horizon_days = settings.horizon_days
+    page.date_from, page.date_to = settings.date_from, settings.date_to
+    page.questions = list(settings.questions)
+    page.consent_text = settings.consent_text.strip()
+    page.confirmation_message = settings.confirmation_message.strip()
+    page.redirect_url = settings.redirect_url.strip()
+    page.domain = domain
+    page.hide_from_search = settings.hide_from_search
+    try:
+        page_rules(page)  # the engine's own checks: ranges, minutes, zone, date range
+    except (ValueError, KeyError) as error:
+        raise PagesError(str(error), "availability") from error
+    if page.slug and page.slug != slug and page.id is not None:
+        _keep_old_page_slug(page, page.slug, slug)
+    page.slug = slug
+
+
+def _keep_old_page_slug(page: SchedulingPage, old: str, new: str) -> None:
+    db.session.execute(
+        sa.delete(SlugAlias).where(
+            SlugAlias.user_id == page.owner_id, SlugAlias.slug.in_([old, new]), SlugAlias.page_id.is_not(None)
+        )
+    )
+    db.session.add(SlugAlias(tenant_id=page.tenant_id, user_id=page.owner_id, page_id=page.id, slug=old))
+
+
+def create_page(tenant: Tenant, owner: User, settings: PageSettings) -> SchedulingPage:
+    """A new page of ``owner``'s; their first one becomes their default page (P3)."""
+    page = SchedulingPage(tenant_id=tenant.id, owner=owner, slug="")
+    _apply(tenant, page, settings)
+    page.is_default = default_page(tenant, owner) is None
+    # A page slug that was once an old slug of another of the rep's pages now names this page.
+    db.session.execute(
+        sa.delete(SlugAlias).where(
+            SlugAlias.user_id == owner.id, SlugAlias.slug == page.slug, SlugAlias.page_id.is_not(None)
+        )
+    )
+    db.session.add(page)
+    db.session.flush()
+    return page
+
+
+def update_page(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> SchedulingPage:
+    _apply(tenant, page, settings)
+    db.session.flush()
+    return page
+
+
+def set_default_page(tenant: Tenant, owner: User, page: SchedulingPage) -> None:
+    """Make ``page`` the rep's default page, served at /meetings/<user-slug> (P3)."""
+    current = default_page(tenant, owner)
+    if current is not None and current.id != page.id:
+        current.is_default = False
+        db.session.flush()  # the partial unique index allows one default at a time
+    page.is_default = True
+    db.session.flush()
+
+
+def delete_page(tenant: Tenant, page: SchedulingPage) -> None:
+    """Delete the page; its bookings and meetings stay. Another page becomes the default if it was."""
+    owner, was_default = page.owner, page.is_default
+    db.session.delete(page)
+    db.session.flush()
+    if was_default:
+        remaining = list_pages(tenant, owner)
+        if remaining:
+            remaining[0].is_default = True
+            db.session.flush()
+
+
+def set_pages_disabled(user: User, disabled: bool) -> None:
+    """P4 for one rep: every page off (or back on, unchanged)."""
+    user.pages_disabled = disabled
+    db.session.flush()
+
+
+def set_tenant_pages_disabled(tenant: Tenant, actor: User, disabled: bool) -> None:
+    """P4 for the whole tenant, by an admin."""
+    if not actor.is_admin or actor.tenant_id != tenant.id:
+        raise PagesError("Only an admin can switch every page of the company off or on.")
+    tenant.pages_disabled = disabled
+    db.session.flush()
+
+
+def unavailable_reason(page: SchedulingPage) -> str | None:
+    """Why the page is switched off (P4), or None when it is on."""
+    if page.owner.tenant.pages_disabled:
+        return "tenant"
+    if page.owner.pages_disabled or not page.owner.is_active:
+        return "owner"
+    return None
+
+
+# --- Slots (P1, C8) -----------------------------------------------------------------------------------------
+
+
+def busy_intervals(
+    owner: User, start: datetime, end: datetime, *, except_booking: Booking | None = None
+) -> list[tuple[datetime, datetime]]:
+    """The rep's busy time overlapping ``[start, end)``: the busy blocks the sync keeps of every calendar
+    checked for availability (C8) and the rep's confirmed bookings. Never asks a provider.
+
+    A booking being rescheduled is left out, with its calendar event's block, so its own time is free.
+    """
+    blocks = sa.select(BusyBlock.start_at, BusyBlock.end_at).where(
+        BusyBlock.tenant_id == owner.tenant_id,
+        BusyBlock.user_id == owner.id,
+        BusyBlock.start_at < end,
+        BusyBlock.end_at > start,
+    )
+    bookings = sa.select(Booking.start_at, Booking.end_at).where(
+        Booking.tenant_id == owner.tenant_id,
+        Booking.owner_id == owner.id,
+        Booking.status == "confirmed",
+        Booking.start_at < end,
+        Booking.end_at > start,
+    )
+    if except_booking is not None:
+        bookings = bookings.where(Booking.id != except_booking.id)
+        blocks = blocks.where(
+            sa.not_(
+                sa.and_(
+                    BusyBlock.start_at == except_booking.start_at, BusyBlock.end_at == except_booking.end_at
+                )
+            )
+        )
+    # The (user_id, start_at) index hands the blocks over in start order, which the engine merges fastest.
+    rows = db.session.execute(blocks.order_by(BusyBlock.start_at)).all()
+    rows.extend(db.session.execute(bookings).all())
+    return [(row[0], row[1]) for row in rows]
+
+
+def offered_duration(page: SchedulingPage, minutes: int | None) -> timedelta:
+    """The meeting length asked for, which the page must offer; the page's first when not asked."""
+    if minutes is None:
+        return timedelta(minutes=page.durations[0])
+    if minutes not in page.durations:
+        offered = ", ".join(str(m) for m in page.durations)
+        raise PagesError(f"This page offers meetings of {offered} minutes.", "duration")
+    return timedelta(minutes=minutes)
+
+
+def free_slots(
+    page: SchedulingPage,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    duration: timedelta | None = None,
+    except_booking: Booking | None = None,
+) -> list[datetime]:
+    """The page's free starts in ``[start, end)`` (aware UTC), from the database alone."""
+    rules = page_rules(page)
+    length = duration or rules.durations[0]
+    # A slot's buffers reach beyond the window: read the busy time they could touch.
+    reach_back = rules.buffer_before + length
+    reach_ahead = length + rules.buffer_after
+    busy = busy_intervals(page.owner, start - reach_back, end + reach_ahead, except_booking=except_booking)
+    return availability.free_slots(rules, busy, window_start=start, window_end=end, now=now, duration=length)
+
+
+def visitor_slots(
+    page: SchedulingPage, first_day: date, days: int, time_zone: str, *, now: datetime, duration: timedelta
+) -> list[datetime]:
+    """The free starts over ``days`` local dates of the visitor's zone from ``first_day``."""
+    if not 1 <= days <= MAX_SLOT_DAYS:
+        raise PagesError(f"Ask for 1 to {MAX_SLOT_DAYS} days.", "days")
+    start, end = availability.visitor_window(first_day, days, time_zone)
+    return free_slots(page, start, end, now=now, duration=duration)
+
+
+def booking_paused_reason(page: SchedulingPage) -> str | None:
+    """C11: why nobody can book with the page's rep right now, or None."""
+    return sync.booking_paused_reason(page.owner.tenant, page.owner)
+
+
+# --- Booking (P6, C7, C10, C11) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """A visitor's validated booking: ``start`` aware, ``answers`` [{"id", "label", "answer"}]."""
+
+    start: datetime
+    duration: timedelta
+    first_name: str
+    last_name: str
+    email: str
+    time_zone: str
+    idempotency_key: str
+    locale: str = "en"
+    answers: tuple[dict, ...] = ()
+    consented: bool = False
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    booking: Booking
+    created: bool  # False: the same request again (idempotency key), answered with the first booking
+    token: str | None  # the cancel/reschedule token, known only when the booking was made just now
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def get_booking_by_token(token: str) -> Booking | None:
+    """The booking a cancel/reschedule link names; the caller checks it belongs to the host's tenant."""
+    if not token or len(token) > 100:
+        return None
+    return db.session.scalar(sa.select(Booking).where(Booking.manage_token_hash == hash_token(token)))
+
+
+def get_booking(tenant: Tenant, booking_id: int) -> Booking | None:
+    return db.session.scalar(
+        sa.select(Booking).where(Booking.tenant_id == tenant.id, Booking.id == booking_id)
+    )
+
+
+def list_bookings_for_contact(tenant: Tenant, contact: Contact) -> list[Booking]:
+    return list(
+        db.session.scalars(
+            sa.select(Booking)
+            .where(Booking.tenant_id == tenant.id, Booking.contact_id == contact.id)
+            .order_by(Booking.start_at.desc())
+        )
+    )
+
+
+def _lock_owner(owner: User) -> None:
+    """Serialise the rep's bookings until this transaction ends."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(_BOOKING_LOCK_NAMESPACE, owner.id)))
+    else:
+        # SQLite: the first write of a transaction takes the database's write lock until it ends, and
+        # every other writer waits for it (the busy timeout), so the re-check below sees the winner's row.
+        db.session.execute(
+            sa.update(User).where(User.id == owner.id).values(pages_disabled=User.pages_disabled)
+        )
+
+
+def _check_offered(page: SchedulingPage, start: datetime, length: timedelta, now: datetime, **kwargs) -> None:
+    """422 for a start that is not one of the page's times at all; 409 for one that is, but is taken."""
+    rules = page_rules(page)
+    window = dict(window_start=start, window_end=start + timedelta(microseconds=1), now=now, duration=length)
+    if start not in availability.free_slots(rules, (), **window):
+        if start < now:
+            raise PagesError("That time is in the past.", "start")
+        raise PagesError("That time is not offered on this page; pick one of the times shown.", "start")
+    if start not in free_slots(
+        page, window["window_start"], window["window_end"], now=now, duration=length, **kwargs
+    ):
+        raise SlotTaken("Someone has just booked that time; please pick another.", "start")
+
+
+def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None:
+    """C11: record an attempt to book while booking is paused, tell the rep (hourly at most), refuse."""
+    reason = booking_paused_reason(page)
+    if reason is None:
+        return
+    owner = page.owner
+    attempt = BookingAttempt(
+        tenant_id=page.tenant_id,
+        owner_id=owner.id,
+        page_id=page.id,
+        email=email[:254],
+        reason=reason[:500],
+        attempted_at=now,
+    )
+    db.session.add(attempt)
+    # One conditional UPDATE decides who tells the rep, so a crowd of visitors sends one email an hour.
+    claimed = db.session.execute(
+        sa.update(User)
+        .where(
+            User.id == owner.id,
+            sa.or_(
+                User.paused_booking_notified_at.is_(None),
+                User.paused_booking_notified_at <= now - PAUSED_NOTICE_EVERY,
+            ),
+        )
+        .values(paused_booking_notified_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.flush()
+    if claimed:
+        from app.pages import notifications
+
+        notifications.booking_attempted_while_paused(page, attempt)
+    raise BookingPaused(reason)
+
+
+def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> BookingResult:
+    """Book ``request`` on ``page`` in the current transaction (see the module docstring).
+
+    Raises ``PageUnavailable`` (P4), ``BookingPaused`` (C11: the attempt is recorded, keep the transaction),
+    ``PagesError`` naming the field, ``SlotTaken``.
+    """
+    from app.pages import notifications
+
+    if unavailable_reason(page):
+        raise PageUnavailable("This scheduling page is not available.")
+    refuse_while_paused(page, request.email, now)
+    if page.consent_text and not request.consented:
+        raise PagesError("Please tick the consent box to book.", "consent")
+    tenant, owner = page.owner.tenant, page.owner
+    _lock_owner(owner)
+    earlier = db.session.scalar(
+        sa.select(Booking).where(
+            Booking.page_id == page.id, Booking.idempotency_key == request.idempotency_key
+        )
+    )
+    if earlier is not None:
+        if earlier.start_at != request.start or earlier.email != request.email:
+            raise PagesError(
+                "This form was already used for another booking; reload the page.", "idempotency_key"
+            )
+        return BookingResult(earlier, created=False, token=None)
+    _check_offered(page, request.start, request.duration, now)
+
+    contact = _upsert_contact(tenant, request)
+    end = request.start + request.duration
+    meeting = Meeting(
+        tenant_id=tenant.id,
+        owner=owner,
+        title=f"{page.title}: {request.first_name} {request.last_name}".strip()[:200],
+        start_at=request.start,
+        end_at=end,
+        source="page",
+        notes=_answers_text(request.answers),
+        contacts=[contact],
+    )
+    db.session.add(meeting)
+    token = secrets.token_urlsafe(32)
+    booking = Booking(
+        tenant_id=tenant.id,
+        page=page,
+        owner=owner,
+        contact=contact,
+        meeting=meeting,
+        start_at=request.start,
+        end_at=end,
+        status="confirmed",
+        idempotency_key=request.idempotency_key,
+        first_name=request.first_name,
+        last_name=request.last_name,
+        email=request.email,
+        time_zone=request.time_zone,
+        locale=request.locale,
+        answers=list(request.answers),
+        consented_at=now if request.consented else None,
+        manage_token_hash=hash_token(token),
+    )
+    db.session.add(booking)
+    _flush_booking()
+    # C7, C10: into the default calendar of the account with scheduling pages on, the visitor invited.
+    writes.schedule_meeting_write(tenant, meeting, purpose="pages")
+    notifications.booking_confirmed(booking, token)
+    return BookingResult(booking, created=True, token=token)
+
+
+def _flush_booking() -> None:
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as error:
+        # The exclusion constraint: an overlap that got past the lock (only code that skips it can).
+        if "ex_bookings_owner_id_overlap" in str(error.orig):
+            raise SlotTaken("Someone has just booked that time; please pick another.", "start") from error
+        raise
+
+
+def _upsert_contact(tenant: Tenant, request: BookingRequest) -> Contact:
+    """P6: the visitor becomes a CRM contact, or the one with that email gets the name they gave."""
+    data = crm.ContactData(request.email, request.first_name, request.last_name)
+    contact = crm.get_contact_by_email(tenant, request.email)
+    if contact is None:
+        try:
+            return crm.create_contact(tenant, data)
+        except crm.DuplicateEmail as taken:  # created by another rep's booking a moment ago
+            contact = taken.existing
+    contact.first_name = request.first_name or contact.first_name
+    contact.last_name = request.last_name or contact.last_name
+    return contact
+
+
+def _answers_text(answers: Sequence[dict]) -> str:
+    return "\n".join(f"{item['label']}: {item['answer']}" for item in answers if item.get("answer"))
+
+
+def cancel_booking(booking: Booking, *, reason: str = "", by_visitor: bool, now: datetime) -> Booking:
+    """Cancel the booking, its meeting and its calendar event, and tell the other side."""
+    from app.pages import notifications
+
+    if not booking.is_confirmed:
+        return booking
+    booking.status = "cancelled"
+    booking.cancelled_at = now
+    booking.cancel_reason = reason.strip()[:2000]
+    tenant = booking.owner.tenant
+    if booking.meeting is not None and booking.meeting.status != "cancelled":
+        crm.cancel_meeting(tenant, booking.meeting)
+    db.session.flush()
+    notifications.booking_cancelled(booking, by_visitor=by_visitor)
+    return booking
+
+
+def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: datetime) -> Booking:
+    """Move the booking to ``start`` on its page (same length): booking, meeting and calendar event."""
+    from app.pages import notifications
+
+    page = booking.page
+    if page is None:
+        raise PagesError("The page this meeting was booked on no longer exists; cancel and book again.")
+    if not booking.is_confirmed:
+        raise PagesError("This booking was cancelled.")
+    if unavailable_reason(page):
+        raise PageUnavailable("This scheduling page is not available.")
+    refuse_while_paused(page, booking.email, now)
+    _lock_owner(booking.owner)
+    length = booking.end_at - booking.start_at
+    if start == booking.start_at:
+        return booking
+    _check_offered(page, start, length, now, except_booking=booking)
+    previous = (booking.start_at, booking.end_at)
+    booking.start_at, booking.end_at = start, start + length
+    booking.rescheduled_at = now
+    meeting = booking.meeting
+    if meeting is not None:
+        meeting.start_at, meeting.end_at = booking.start_at, booking.end_at
+        meeting.sequence += 1
+    _flush_booking()
+    if meeting is not None:
+        writes.schedule_meeting_update(meeting.owner.tenant, meeting)
+    notifications.booking_rescheduled(booking, token, previous_start=previous[0], previous_end=previous[1])
+    return booking
+
+
+def parse_start(text: str) -> datetime:
+    """An ISO 8601 instant with its offset (``Z`` allowed), as UTC; ``PagesError`` on "start" otherwise."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        raise PagesError("Give the start as an ISO 8601 time with its offset.", "start") from None
+    if value.tzinfo is None:
+        raise PagesError("Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00.", "start")
+    return value.astimezone(UTC)
+
+
+def zone_or_error(name: str, field_name: str = "tz") -> str:
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):
+        raise PagesError("Unknown time zone; use an IANA name such as Europe/Warsaw.", field_name) from None
+    return name
