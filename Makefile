@@ -32,10 +32,10 @@ translations: $(VENV)/.installed ## compile the Polish (and any other) message c
 run: install ## serve the embedded demo (SQLite, jobs in-process, local Radicale) on http://app.localhost:8000
 	$(FLASK) db upgrade
 	$(FLASK) demo-calendar start
-	PORT=$(PORT) $(FLASK) seed-demo
+	PORT=$(PORT) TERMIN_PUBLIC_PORT=$(PORT) $(FLASK) seed-demo
 	@# Plain shell in the trap: starting Python while the terminal's Ctrl+C tears things down is not reliable.
 	trap 'kill $$(cat instance/radicale/pid 2>/dev/null) 2>/dev/null; rm -f instance/radicale/pid' EXIT INT TERM; \
-		$(FLASK) run --host 127.0.0.1 --port $(PORT)
+		TERMIN_PUBLIC_PORT=$(PORT) $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 services: ## start PostgreSQL and Redis (installing them, Node.js and Chromium when missing)
 	bash scripts/services.sh

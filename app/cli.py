@@ -22,17 +22,26 @@ def register(app: Flask) -> None:
         except Exception as error:  # the demo still runs without its calendar; say why
             db.session.rollback()
             calendar_note = f"NOT connected ({error}); is Radicale running? `flask demo-calendar start`"
-        port = os.environ.get("PORT", "8000")
-        app_url = f"http://{app.config['APP_HOST']}:{port}"
+        from app.pages.links import page_url
+        from app.pages.services import page_path
+        from app.web.links import app_host_url, external_url
+
+        # Links made outside a request take their port from PUBLIC_PORT (`make run` sets it); the demo
+        # serves on PORT.
+        if not app.config["PUBLIC_PORT"]:
+            app.config["PUBLIC_PORT"] = int(os.environ.get("PORT", "8000"))
         click.echo("")
         click.echo("Termin demo " + ("created" if seeded.created else "already there"))
-        click.echo(f"  App:          {app_url}/login")
+        click.echo(f"  App:          {app_host_url('/login')}")
         click.echo(f"  Admin:        {demo.ADMIN_EMAIL} / {demo.ADMIN_PASSWORD}")
         click.echo(f"  Rep (Sales):  {demo.REP_EMAIL} / {demo.REP_PASSWORD}")
-        click.echo(f"  Demo domain:  http://{seeded.domain.hostname}:{port}/robots.txt")
-        click.echo(f"                (its scheduling pages will live under /meetings/{seeded.rep.page_slug})")
+        share_link, on_app_host = page_url(seeded.page), app_host_url(page_path(seeded.page))
+        click.echo(f"  Rep's page:   {share_link}")
+        if share_link != on_app_host:
+            click.echo(f"                ({on_app_host} on the app host sends visitors there)")
+        click.echo(f"  Demo domain:  {external_url(seeded.domain.hostname, '/robots.txt')}")
         click.echo(f"  Rep calendar: {calendar_note}")
-        click.echo(f"                see {app_url}/settings/calendars")
+        click.echo(f"                see {app_host_url('/settings/calendars')}")
         click.echo("")
 
     @app.cli.command("rotate-secrets")

@@ -1,4 +1,5 @@
-"""The embedded demo's data: one tenant with an admin, a Sales rep, contacts and a verified domain."""
+"""The embedded demo's data: one tenant with an admin, a Sales rep, contacts, a verified domain and the
+rep's default scheduling page, served on that domain."""
 
 import secrets
 from dataclasses import dataclass
@@ -7,6 +8,8 @@ from app import demo_calendar
 from app.crm import services as crm
 from app.db import utcnow
 from app.extensions import db
+from app.pages import services as pages
+from app.pages.models import SchedulingPage
 from app.sync import services as sync
 from app.tenants import services as tenants
 from app.tenants.models import Domain, User
@@ -16,6 +19,32 @@ REP_EMAIL, REP_PASSWORD = "rita@example.com", "demo-rep-pass"
 DEMO_DOMAIN = "meet.demo.localhost"
 # The demo domain keeps scheduling pages out of search engines, as D4 lets an admin choose.
 DEMO_ROBOTS = "User-agent: *\nDisallow: /meetings*\n"
+
+# The rep's default page (P3), on the demo domain: weekdays 9:00-17:00 Warsaw time, 30 or 60 minutes.
+DEMO_PAGE = dict(
+    title="Intro call with Rita",
+    slug="intro-call",
+    time_zone="Europe/Warsaw",
+    weekly=[(weekday, "09:00", "17:00") for weekday in range(5)],
+    durations=[30, 60],
+    description="A first conversation about what you need and how Demo Company can help.",
+    location="Video call (the link comes with the confirmation)",
+    increment=30,
+    buffer_after=10,
+    min_notice=4 * 60,
+    horizon_days=60,
+    questions=[
+        {"id": "q1", "label": "Company", "kind": "text", "required": False, "choices": []},
+        {
+            "id": "q2",
+            "label": "What would you like to talk about?",
+            "kind": "choice",
+            "required": True,
+            "choices": ["A product demo", "Pricing", "Something else"],
+        },
+    ],
+    confirmation_message="Thank you! Rita will send you the video link before the call.",
+)
 
 CONTACTS = [
     crm.ContactData("jan.kowalski@example.com", "Jan", "Kowalski", "Kowalski Sp. z o.o.", "+48 600 100 200"),
@@ -30,6 +59,7 @@ class Demo:
     admin: User
     rep: User
     domain: Domain
+    page: SchedulingPage
     created: bool
     calendar_note: str = ""
 
@@ -40,7 +70,8 @@ def seed_demo() -> Demo:
     if admin is not None:
         rep = tenants.get_user_for_email(REP_EMAIL)
         domain = tenants.get_verified_domain(DEMO_DOMAIN)
-        return Demo(admin, rep, domain, created=False)
+        # A demo seeded before it had a page gets one now.
+        return Demo(admin, rep, domain, seed_default_page(rep, domain), created=False)
 
     admin = tenants.create_tenant(
         company="Demo Company",
@@ -67,7 +98,16 @@ def seed_demo() -> Demo:
     )
     db.session.add(domain)
     db.session.flush()
-    return Demo(admin, rep, domain, created=True)
+    return Demo(admin, rep, domain, seed_default_page(rep, domain), created=True)
+
+
+def seed_default_page(rep: User, domain: Domain) -> SchedulingPage:
+    """The rep's default page on the demo domain, created once; a page the rep already has is kept as
+    they left it (edited, moved, or another page made the default)."""
+    page = pages.default_page(rep.tenant, rep)
+    if page is None:
+        page = pages.create_page(rep.tenant, rep, pages.PageSettings(**DEMO_PAGE, domain_id=domain.id))
+    return page
 
 
 def connect_demo_calendar(rep: User) -> str:

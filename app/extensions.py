@@ -1,5 +1,6 @@
 """Extension objects, created unbound; create_app() binds them to an app. Plus the after-commit hook."""
 
+import sqlite3
 from collections.abc import Callable
 
 from flask_babel import Babel
@@ -9,6 +10,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db import Base
@@ -19,6 +21,11 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()
 babel = Babel()
+
+# SQLite (the embedded demo) has one writer at a time; a writer that finds the write lock taken waits up to
+# this long for it instead of failing with "database is locked" (a 500). A booking holds the lock for
+# milliseconds, a demo calendar sync for a second or two.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def call_after_commit(fn: Callable[[], None]) -> None:
@@ -43,3 +50,19 @@ def _drop_after_rollback(session: Session, transaction: SessionTransaction) -> N
     if transaction.parent is None:
         # The outermost transaction ended without a commit (a commit has already run and emptied the list).
         session.info.pop("after_commit", None)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_busy_timeout(dbapi_connection, connection_record) -> None:
+    """Give every SQLite connection the busy timeout (pysqlite's own default is 5 s).
+
+    The transaction mode is left as pysqlite has it on purpose: reads run outside any transaction and
+    the first write issues BEGIN, so a transaction's first write (the booking lock,
+    ``pages.services._lock_owner``) waits for the write lock with this timeout. An explicit deferred
+    BEGIN at the start of every transaction would break that: a transaction that has read holds a shared
+    lock, and SQLite refuses its upgrade to a writer at once (SQLITE_BUSY, no waiting) while another
+    writer holds the lock, so a concurrent booking would answer "database is locked".
+    tests/pages/test_sqlite_booking.py races bookings to prove it.
+    """
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")

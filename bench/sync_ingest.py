@@ -15,7 +15,8 @@ and measures:
 * incremental syncs after 0, 3 and 30 changes (meetings on): requests, rows written, and their time as a
   fraction of the full sync of the same world, so that the ratio holds across machines.
 
-Every sync runs in a fresh worker process (the way an RQ worker runs a job, minus the queue), so a run's
+Every sync runs in a fresh worker process (the way an RQ worker runs a job, minus the queue and the fork;
+like the worker, it freezes what the app's start left for the garbage collector), so a run's
 memory figures are its own and neither server shares the worker's interpreter. A sync is timed from the
 first provider request to the commit of the last calendar. Each figure is the median of ``--runs`` runs.
 The results go to ``bench/results/sync_ingest.json`` and, as a table, into ``docs/benchmarks.md`` between
@@ -25,6 +26,7 @@ the ``sync_ingest`` markers. Everything it started (servers, database, files) is
 # ruff: noqa: E402  (the project root goes on sys.path before the project's own imports)
 
 import argparse
+import cProfile
 import json
 import multiprocessing
 import os
@@ -63,6 +65,7 @@ from tests import factories
 from tests.conftest import config_for_tests, recreate_database
 from tests.fakes.google_calendar import GoogleCalendarEmulator
 from tests.fakes.radicale import REP, RadicaleServer
+from workers.worker import freeze_imports
 
 DATABASE_URL = os.environ.get(
     "TERMIN_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/termin_bench"
@@ -338,6 +341,7 @@ def _world(provider, meetings: bool) -> list[int]:
 def run_worker(task: dict) -> dict:
     """One sync of every calendar in a fresh process; "full" builds the world first. Returns the figures."""
     app = create_app(config_for_tests(task["database_url"]))
+    freeze_imports()  # as the RQ worker does before it forks a job's horse
     with app.app_context(), requests.Session() as session:
         provider = _provider(task["endpoint"], session)
         full = task["phase"] == "full"
@@ -345,12 +349,18 @@ def run_worker(task: dict) -> dict:
         calendars = [db.session.get(Calendar, calendar_id) for calendar_id in calendar_ids]
         if task["trace"]:
             tracemalloc.start()
+        profiler = cProfile.Profile() if task.get("profile") else None
         started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         reports = []
         for calendar in calendars:
             reports.append(engine.sync_calendar(calendar, provider, now=NOW))
             db.session.commit()
         seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(task["profile"])
         peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         traced_peak = tracemalloc.get_traced_memory()[1] if task["trace"] else None
         tracemalloc.stop()
@@ -396,6 +406,7 @@ class Bench:
                 "phase": phase,
                 "trace": False,
                 "meetings": True,
+                "profile": None,
                 **task,
             },
         ).result()
@@ -411,10 +422,16 @@ class Bench:
             mode = "meetings_on" if meetings else "meetings_off"
             full, rounds = [], []
             for run in range(runs):
-                result = self.worker(peer, "full", meetings=meetings)
+                profile = None
+                if self.args.profile:
+                    profile = str(Path(self.args.profile) / f"{peer.name}-{mode}-{run + 1}.prof")
+                result = self.worker(peer, "full", meetings=meetings, profile=profile)
                 full.append(result)
-                log(f"{peer.name} full sync, {mode}, run {run + 1}: {rate(result):,.0f} events/s")
-                if not meetings:
+                log(
+                    f"{peer.name} full sync, {mode}, run {run + 1}: {rate(result):,.0f} events/s "
+                    f"(fetch {result['fetch_seconds']:.2f} s, apply {result['apply_seconds']:.2f} s)"
+                )
+                if not meetings or self.args.quick:
                     continue
                 ids = result["calendar_ids"]
                 incremental = {}
@@ -423,6 +440,9 @@ class Bench:
                     incremental[count] = self.worker(peer, "incremental", calendar_ids=ids)
                     incremental[count]["fraction_of_full"] = incremental[count]["seconds"] / result["seconds"]
                 rounds.append(incremental)
+            if self.args.quick:
+                out["full"][mode] = summarise_full(full, None)
+                continue
             traced = self.worker(peer, "full", meetings=meetings, trace=True)
             out["full"][mode] = summarise_full(full, traced)
             if meetings:
@@ -443,7 +463,7 @@ def median(values) -> float:
     return statistics.median(values)
 
 
-def summarise_full(runs: list[dict], traced: dict) -> dict:
+def summarise_full(runs: list[dict], traced: dict | None) -> dict:
     rates = [rate(r) for r in runs]
     return {
         "events": runs[0]["events"],
@@ -459,7 +479,7 @@ def summarise_full(runs: list[dict], traced: dict) -> dict:
         "apply_seconds": median(r["apply_seconds"] for r in runs),
         "fetch_share": median(r["fetch_seconds"] / r["seconds"] for r in runs),
         "peak_rss_mib": median(r["peak_rss_mib"] for r in runs),
-        "tracemalloc_peak_mib": traced["tracemalloc_peak_mib"],
+        "tracemalloc_peak_mib": traced["tracemalloc_peak_mib"] if traced else None,
     }
 
 
@@ -580,7 +600,18 @@ def main() -> None:
     parser.add_argument("--peers", default="google,caldav", help="comma-separated: google, caldav")
     parser.add_argument("--database-url", default=DATABASE_URL)
     parser.add_argument("--no-docs", action="store_true", help=f"leave {DOCS.relative_to(ROOT)} alone")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the Google emulator's full syncs only (no memory trace, no incremental syncs); implies "
+        "--no-docs and leaves the results file alone",
+    )
+    parser.add_argument("--profile", metavar="DIR", help="write a cProfile of each timed full sync into DIR")
     args = parser.parse_args()
+    if args.quick:
+        args.peers, args.no_docs = "google", True
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
 
     peers = args.peers.split(",")
     if not set(peers) <= {"google", "caldav"}:
@@ -612,6 +643,9 @@ def main() -> None:
     finally:
         bench.close()
         drop_database(args.database_url)
+    if args.quick:
+        print(json.dumps(results["peers"], indent=2))
+        return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {RESULTS.relative_to(ROOT)}")

@@ -15,8 +15,13 @@ or loads its first tenant-owned row). The job functions stay plain functions of 
 under JOBS_MODE "thread" and "eager" through ``app.queue.run``, which pushes the app context the same way.
 
 The job modules are imported here once, before any fork, so a horse does not import them for every job.
+Then everything the process holds so far (the app, the imported modules: some hundred thousand objects)
+is moved out of the garbage collector's sight with ``gc.freeze()``. A horse then never walks those objects
+in its collections: a full sync allocates enough to trigger several, and they were a tenth of its time.
+Pages a horse shares with the parent also stay shared, since a collection no longer writes to them.
 """
 
+import gc
 from importlib import import_module
 
 from flask import Flask
@@ -56,6 +61,12 @@ def create_worker_app(config: dict | None = None) -> Flask:
     return app
 
 
+def freeze_imports() -> None:
+    """Collect once, then keep what survives out of every later collection (in this process and its forks)."""
+    gc.collect()
+    gc.freeze()
+
+
 def main(*, burst: bool = False) -> None:
     """Run the worker until SIGTERM/SIGINT (RQ finishes the current job first; a second signal kills it)."""
     configure_logging()
@@ -63,6 +74,7 @@ def main(*, burst: bool = False) -> None:
     log_tenant_of_loaded_rows()
     for module in JOB_MODULES:
         import_module(module)
+    freeze_imports()
     with app.app_context():
         worker = AppWorker(list(QUEUES), connection=redis(app), app=app)
         worker.work(

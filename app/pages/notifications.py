@@ -1,23 +1,403 @@
-"""Emails about bookings (P6, C11). Placeholder interface, being written now."""
+"""Emails about bookings (P6, C11): the visitor's confirmation, updates and cancellation, and the rep's news.
+
+Every mail is queued with ``app.mail.smtp.send_mail`` (an outbox row that commits with the booking) and
+written in its recipient's language and time zone: the visitor's from the booking (``booking.locale``,
+``booking.time_zone``), the rep's from their account. Times are formatted by Babel and name their zone.
+
+The visitor's mails carry the invitation (iMIP, RFC 6047): a REQUEST on booking and on each reschedule, a
+CANCEL (SEQUENCE one higher) on cancellation. Its UID is the meeting's, the same as the event in the rep's
+calendar, so the visitor's calendar app files them all under one event. ``writes.write_meeting`` sends no
+invitation of its own for a booking on CalDAV for that reason. A meeting that will not be written (no
+account with scheduling pages on) gets its UID here, by the same rule, so its invitations still share one.
+
+Links are built when the mail is made (D3): the visitor's on the page's current host (``links``), the
+rep's on the app host. The mails are plain text, like every other mail Termin sends.
+"""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date, format_time, get_timezone_gmt
+from flask import current_app
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
+
+from app.crm.models import Meeting
+from app.extensions import db
+from app.mail import imip, smtp
+from app.pages import links
 from app.pages.models import Booking, BookingAttempt, SchedulingPage
+from app.sync import writes
+from app.sync.models import Calendar
+from app.sync.providers.base import Attendee
+from app.tenants.models import User
+from app.web.links import app_host_url
 
 
 def booking_confirmed(booking: Booking, token: str) -> None:
-    pass
+    """The visitor's confirmation (with the invitation and the links) and the rep's notice."""
+    meeting = booking.meeting
+    if meeting is not None and not meeting.uid:
+        # Only logged, never written to a calendar: the invitation still needs a UID its updates share.
+        meeting.uid = writes.new_uid()
+        db.session.flush()
+    page, owner = booking.page, booking.owner
+    with _visitor_locale(booking):
+        what = _what(booking)
+        when = _when(booking.start_at, booking.end_at, booking.time_zone)
+        body = [
+            _("Hello %(name)s,", name=booking.first_name),
+            _("Your meeting with %(name)s is booked.", name=owner.name),
+            "\n".join(_details(booking, what, when)),
+        ]
+        if page is not None and page.confirmation_message:
+            body.append(page.confirmation_message)
+        body.append(_("The attached invitation puts the meeting in your calendar."))
+        body.append("\n".join(_manage_links(booking, token)))
+        body.append(_("To reach %(name)s, reply to this email.", name=owner.name))
+        _send_visitor(
+            booking,
+            subject=_("Booked: %(what)s, %(when)s", what=what, when=when),
+            body=body,
+            method="REQUEST",
+            token=token,
+        )
+    with _rep_locale(owner):
+        when = _when(booking.start_at, booking.end_at, owner.time_zone)
+        body = [
+            _(
+                "%(visitor)s (%(email)s) booked “%(page)s” with you.",
+                visitor=booking.visitor_name,
+                email=booking.email,
+                page=_page_title(booking),
+            ),
+            "\n".join(_rep_details(booking, when)),
+        ]
+        body += _answers(booking)
+        body += _rep_footer(booking)
+        _send_rep(
+            booking,
+            subject=_("New booking: %(visitor)s, %(when)s", visitor=booking.visitor_name, when=when),
+            body=body,
+        )
 
 
 def booking_rescheduled(
     booking: Booking, token: str, *, previous_start: datetime, previous_end: datetime
 ) -> None:
-    pass
+    """Both sides: the new time and the old one; the visitor gets the updated invitation and the links."""
+    owner = booking.owner
+    with _visitor_locale(booking):
+        what = _what(booking)
+        when = _when(booking.start_at, booking.end_at, booking.time_zone)
+        before = _when(previous_start, previous_end, booking.time_zone)
+        body = [
+            _("Hello %(name)s,", name=booking.first_name),
+            _("Your meeting with %(name)s has moved to a new time.", name=owner.name),
+            "\n".join(_details(booking, what, when)),
+            _("Previous time: %(when)s", when=before),
+            _("The attached invitation moves the meeting in your calendar."),
+            "\n".join(_manage_links(booking, token)),
+            _("To reach %(name)s, reply to this email.", name=owner.name),
+        ]
+        _send_visitor(
+            booking,
+            subject=_("Rescheduled: %(what)s, now %(when)s", what=what, when=when),
+            body=body,
+            method="REQUEST",
+            token=token,
+        )
+    with _rep_locale(owner):
+        when = _when(booking.start_at, booking.end_at, owner.time_zone)
+        before = _when(previous_start, previous_end, owner.time_zone)
+        body = [
+            _(
+                "%(visitor)s (%(email)s) moved their booking of “%(page)s” to a new time.",
+                visitor=booking.visitor_name,
+                email=booking.email,
+                page=_page_title(booking),
+            ),
+            "\n".join(_rep_details(booking, when)),
+            _("Previous time: %(when)s", when=before),
+        ]
+        body += _rep_footer(booking)
+        _send_rep(
+            booking,
+            subject=_("Rescheduled: %(visitor)s, now %(when)s", visitor=booking.visitor_name, when=when),
+            body=body,
+        )
 
 
 def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
-    pass
+    """The visitor always gets the CANCEL that takes the meeting out of their calendar; when they cancelled
+    it themselves the rep is told, with their reason; when the rep did, the visitor gets a link to book again.
+    """
+    owner = booking.owner
+    reason = booking.cancel_reason.strip()
+    with _visitor_locale(booking):
+        what = _what(booking)
+        when = _when(booking.start_at, booking.end_at, booking.time_zone)
+        body = [_("Hello %(name)s,", name=booking.first_name)]
+        if by_visitor:
+            body.append(_("Your meeting with %(name)s is cancelled, as you asked.", name=owner.name))
+        else:
+            body.append(_("%(name)s has cancelled your meeting.", name=owner.name))
+        body.append("\n".join(_details(booking, what, when)))
+        if reason and not by_visitor:
+            body.append(_("Reason: %(reason)s", reason=reason))
+        body.append(_("The attached cancellation takes the meeting out of your calendar."))
+        if booking.page is not None:
+            body.append(_("To book another time: %(url)s", url=links.page_url(booking.page)))
+        _send_visitor(
+            booking,
+            subject=_("Cancelled: %(what)s, %(when)s", what=what, when=when),
+            body=body,
+            method="CANCEL",
+        )
+    if not by_visitor:
+        return  # the rep cancelled it: they know
+    with _rep_locale(owner):
+        when = _when(booking.start_at, booking.end_at, owner.time_zone)
+        body = [
+            _(
+                "%(visitor)s (%(email)s) cancelled their booking of “%(page)s”.",
+                visitor=booking.visitor_name,
+                email=booking.email,
+                page=_page_title(booking),
+            ),
+            "\n".join(_rep_details(booking, when)),
+            _("Their reason: %(reason)s", reason=reason) if reason else _("They gave no reason."),
+        ]
+        body += _rep_footer(booking, calendar_note=False)
+        _send_rep(
+            booking,
+            subject=_("Cancelled by %(visitor)s: %(when)s", visitor=booking.visitor_name, when=when),
+            body=body,
+        )
 
 
 def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt) -> None:
-    pass
+    """C11: tell the rep someone tried to book while booking is paused, why, and how to fix it.
+
+    ``services.refuse_while_paused`` calls this at most once an hour per rep.
+    """
+    owner = page.owner
+    settings_url = _app_link("settings.calendars")
+    with _rep_locale(owner):
+        at = _moment(attempt.attempted_at, owner.time_zone)
+        if attempt.email:
+            opening = _(
+                "%(email)s tried to book a meeting on your page “%(page)s” (%(when)s), but booking with you "
+                "is paused.",
+                email=attempt.email,
+                page=page.title,
+                when=at,
+            )
+        else:
+            opening = _(
+                "Someone tried to book a meeting on your page “%(page)s” (%(when)s), but booking with you "
+                "is paused.",
+                page=page.title,
+                when=at,
+            )
+        body = [
+            opening,
+            _("Why: %(reason)s", reason=attempt.reason),
+            _(
+                "Nobody can book you until it is fixed. Reconnect the account, or remove the inactive "
+                "calendar, on your calendar settings page:"
+            ),
+            settings_url,
+            _("You get this email at most once an hour, however many people try to book."),
+        ]
+        subject = _("Someone tried to book you on “%(page)s” while booking is paused", page=page.title)
+    smtp.send_mail(page.tenant_id, to=owner.email, subject=subject, text="\n\n".join(body) + "\n")
+
+
+# --- Parts -------------------------------------------------------------------------------------------------
+
+
+def _visitor_locale(booking: Booking):
+    return force_locale(booking.locale or "en")
+
+
+def _rep_locale(owner: User):
+    return force_locale(owner.locale or "en")
+
+
+def _page_title(booking: Booking) -> str:
+    return booking.page.title if booking.page is not None else _("Meeting")
+
+
+def _what(booking: Booking) -> str:
+    return _("%(title)s with %(name)s", title=_page_title(booking), name=booking.owner.name)
+
+
+def _minutes(booking: Booking) -> int:
+    return int((booking.end_at - booking.start_at).total_seconds() // 60)
+
+
+def _location(booking: Booking) -> str:
+    return booking.page.location if booking.page is not None else ""
+
+
+def _details(booking: Booking, what: str, when: str) -> list[str]:
+    lines = [
+        _("What: %(what)s", what=what),
+        _("When: %(when)s", when=when),
+        _("Duration: %(minutes)s min", minutes=_minutes(booking)),
+    ]
+    if _location(booking):
+        lines.append(_("Where: %(location)s", location=_location(booking)))
+    return lines
+
+
+def _rep_details(booking: Booking, when: str) -> list[str]:
+    lines = [
+        _("When: %(when)s", when=when),
+        _("Duration: %(minutes)s min", minutes=_minutes(booking)),
+    ]
+    if _location(booking):
+        lines.append(_("Where: %(location)s", location=_location(booking)))
+    return lines
+
+
+def _manage_links(booking: Booking, token: str) -> list[str]:
+    return [
+        _("Your booking: %(url)s", url=links.manage_url(booking, token)),
+        _("Reschedule: %(url)s", url=links.manage_url(booking, token, "reschedule")),
+        _("Cancel: %(url)s", url=links.manage_url(booking, token, "cancel")),
+    ]
+
+
+def _answers(booking: Booking) -> list[str]:
+    answered = [item for item in booking.answers or () if str(item.get("answer") or "").strip()]
+    if not answered:
+        return []
+    lines = [_("Their answers:")]
+    lines += [f"{item.get('label', '')}: {item['answer']}" for item in answered]
+    return ["\n".join(lines)]
+
+
+def _rep_footer(booking: Booking, *, calendar_note: bool = True) -> list[str]:
+    parts = []
+    if booking.contact is not None:
+        parts.append(
+            _(
+                "Contact record in Termin: %(url)s",
+                url=_app_link("crm.contact", contact_id=booking.contact.id),
+            )
+        )
+    meeting = booking.meeting
+    if calendar_note and meeting is not None and meeting.calendar_id is None:
+        parts.append(
+            _(
+                "The meeting is logged in Termin but not written to a calendar: none of your calendar "
+                "accounts has scheduling pages switched on."
+            )
+        )
+    return parts
+
+
+def _send_visitor(booking: Booking, *, subject: str, body: list[str], method: str, token: str = "") -> None:
+    ics = _ics(booking, method, token)
+    owner = booking.owner
+    smtp.send_mail(
+        booking.tenant_id,
+        to=booking.email,
+        subject=subject,
+        text="\n\n".join(body) + "\n",
+        ics=ics,
+        ics_method=method if ics else None,
+        reply_to=owner.email,
+        sender_name=owner.name,
+    )
+
+
+def _send_rep(booking: Booking, *, subject: str, body: list[str]) -> None:
+    smtp.send_mail(
+        booking.tenant_id,
+        to=booking.owner.email,
+        subject=subject,
+        text="\n\n".join(body) + "\n",
+        reply_to=booking.email,
+    )
+
+
+def _ics(booking: Booking, method: str, token: str) -> str | None:
+    """The iTIP object for the visitor, or None when the meeting is gone (nothing to address it to)."""
+    meeting = booking.meeting
+    if meeting is None or not meeting.uid:
+        return None
+    owner = booking.owner
+    description = _("Reschedule or cancel: %(url)s", url=links.manage_url(booking, token)) if token else ""
+    invitation = imip.Invitation(
+        uid=meeting.uid,
+        summary=_what(booking),
+        start=booking.start_at,
+        end=booking.end_at,
+        organizer_email=_organizer_email(meeting, owner),
+        organizer_name=owner.name,
+        attendees=(Attendee(email=booking.email, name=booking.visitor_name),),
+        description=description,
+        location=_location(booking),
+        # A cancellation must outrank every version sent before it (RFC 5546), as in writes._email_itip.
+        sequence=meeting.sequence if method == "REQUEST" else meeting.sequence + 1,
+    )
+    return imip.request(invitation) if method == "REQUEST" else imip.cancel(invitation)
+
+
+def _organizer_email(meeting: Meeting, owner: User) -> str:
+    """The account the event is written with, as in the rep's calendar; the rep's own address otherwise."""
+    if meeting.calendar_id is not None:
+        calendar = db.session.get(Calendar, meeting.calendar_id)
+        if calendar is not None and calendar.tenant_id == meeting.tenant_id:
+            return calendar.connection.account_email
+    return owner.email
+
+
+def _app_link(endpoint: str, **values) -> str:
+    """An absolute link to an app page (app host), from a request on any host or from a job."""
+    config = current_app.config
+    adapter = current_app.url_map.bind(config["APP_HOST"], script_name=config.get("APPLICATION_ROOT") or "/")
+    return app_host_url(adapter.build(endpoint, values))
+
+
+def _zone(name: str) -> tuple[ZoneInfo, str]:
+    try:
+        return ZoneInfo(name), name
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC"), "UTC"
+
+
+def _zone_label(moment: datetime, name: str, locale: str) -> str:
+    return f"({name}, {get_timezone_gmt(moment, locale=locale)})"
+
+
+def _when(start: datetime, end: datetime, time_zone: str) -> str:
+    """``Monday, January 7, 2030, 10:00 AM - 10:30 AM (Europe/Warsaw, GMT+01:00)`` in the current locale."""
+    locale = _current_locale()
+    zone, name = _zone(time_zone)
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    if local_end.date() == local_start.date():
+        until = format_time(local_end, "short", locale=locale)
+    else:
+        until = _local(local_end, locale)
+    return f"{_local(local_start, locale)} - {until} {_zone_label(local_start, name, locale)}"
+
+
+def _moment(at: datetime, time_zone: str) -> str:
+    locale = _current_locale()
+    zone, name = _zone(time_zone)
+    local = at.astimezone(zone)
+    return f"{_local(local, locale)} {_zone_label(local, name, locale)}"
+
+
+def _local(moment: datetime, locale: str) -> str:
+    """The date in full and the time, of an aware local datetime."""
+    return f"{format_date(moment, 'full', locale=locale)}, {format_time(moment, 'short', locale=locale)}"
+
+
+def _current_locale() -> str:
+    locale = get_locale()
+    return str(locale) if locale is not None else "en"

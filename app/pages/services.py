@@ -481,6 +481,9 @@ class BookingRequest:
     locale: str = "en"
     answers: tuple[dict, ...] = ()
     consented: bool = False
+    # The cancel/reschedule token to give the booking; None: a random one. The public view derives it from
+    # the idempotency key (HMAC with the app's secret), so a double submit can still lead to the booking.
+    manage_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -513,6 +516,23 @@ def list_bookings_for_contact(tenant: Tenant, contact: Contact) -> list[Booking]
             sa.select(Booking)
             .where(Booking.tenant_id == tenant.id, Booking.contact_id == contact.id)
             .order_by(Booking.start_at.desc())
+        )
+    )
+
+
+def list_upcoming_bookings(tenant: Tenant, owner: User, now: datetime, limit: int = 100) -> list[Booking]:
+    """The rep's confirmed bookings that have not ended yet, soonest first (the rep's pages list)."""
+    return list(
+        db.session.scalars(
+            sa.select(Booking)
+            .where(
+                Booking.tenant_id == tenant.id,
+                Booking.owner_id == owner.id,
+                Booking.status == "confirmed",
+                Booking.end_at > now,
+            )
+            .order_by(Booking.start_at, Booking.id)
+            .limit(limit)
         )
     )
 
@@ -620,7 +640,7 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
         contacts=[contact],
     )
     db.session.add(meeting)
-    token = secrets.token_urlsafe(32)
+    token = request.manage_token or secrets.token_urlsafe(32)
     booking = Booking(
         tenant_id=tenant.id,
         page=page,

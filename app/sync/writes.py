@@ -77,6 +77,11 @@ def write_target(tenant: Tenant, owner: User, purpose: str = "calendar_sync") ->
     return None
 
 
+def new_uid() -> str:
+    """A meeting's iCalendar UID, chosen once (here, or by a booking's confirmation email) and kept."""
+    return f"{uuid4()}@{current_app.config['APP_HOST']}"
+
+
 def schedule_meeting_write(
     tenant: Tenant, meeting: Meeting, purpose: str = "calendar_sync"
 ) -> OutboxMessage | None:
@@ -91,7 +96,7 @@ def schedule_meeting_write(
         )
         return None
     if not meeting.uid:
-        meeting.uid = f"{uuid4()}@{current_app.config['APP_HOST']}"
+        meeting.uid = new_uid()
     meeting.calendar_id = calendar.id
     db.session.flush()
     return outbox.add(tenant.id, "calendar.write_meeting", {"meeting_id": meeting.id})

@@ -1,0 +1,94 @@
+"""The embedded demo's seed (issue 5 item 8, issue 6 item 7): the rep's default page on the demo domain,
+created once, and the URLs `flask seed-demo` prints."""
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from app import demo
+from app.extensions import db
+from app.pages import services as pages
+from app.pages.models import SchedulingPage
+from tests.conftest import APP_HOST
+
+NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
+
+
+def test_seed_creates_the_reps_default_page_on_the_demo_domain(app_ctx):
+    seeded = demo.seed_demo()
+
+    page = seeded.page
+    assert seeded.created
+    assert pages.default_page(seeded.rep.tenant, seeded.rep) == page
+    assert page.domain == seeded.domain
+    assert seeded.domain.is_verified
+    assert "Disallow: /meetings*" in seeded.domain.robots_txt
+    assert pages.page_host(page, APP_HOST) == demo.DEMO_DOMAIN
+    assert pages.page_path(page) == f"/meetings/{seeded.rep.page_slug}"
+    assert page.time_zone == "Europe/Warsaw"
+    assert page.durations == [30, 60]
+    assert [q["id"] for q in page.questions] == ["q1", "q2"]
+    # Mon-Fri 9:00-17:00 Warsaw time: a Monday in January (UTC+1) runs 8:00-16:00 UTC, every 30 minutes;
+    # the Sunday before offers nothing.
+    monday = datetime(2030, 1, 7, tzinfo=UTC)
+    slots = pages.free_slots(page, monday - timedelta(days=1), monday + timedelta(days=1), now=NOW)
+    assert slots[0] == monday.replace(hour=8)
+    assert slots[-1] == monday.replace(hour=15, minute=30)
+    assert len(slots) == 16
+
+
+def test_seeding_again_changes_nothing(app_ctx):
+    first = demo.seed_demo()
+    again = demo.seed_demo()
+
+    assert not again.created
+    assert again.page.id == first.page.id
+    count = (
+        sa.select(sa.func.count()).select_from(SchedulingPage).where(SchedulingPage.owner_id == first.rep.id)
+    )
+    assert db.session.scalar(count) == 1
+
+
+def test_a_demo_seeded_before_pages_gets_its_page(app_ctx):
+    first = demo.seed_demo()
+    db.session.delete(first.page)
+    db.session.flush()
+
+    again = demo.seed_demo()
+
+    assert not again.created
+    assert again.page.is_default
+    assert again.page.domain == first.domain
+
+
+def test_a_page_the_rep_changed_is_kept(app_ctx):
+    first = demo.seed_demo()
+    first.page.domain = None
+    first.page.title = "My own title"
+    db.session.flush()
+
+    again = demo.seed_demo()
+
+    assert again.page.id == first.page.id
+    assert again.page.title == "My own title"
+    assert again.page.domain is None
+
+
+def test_seed_demo_prints_the_page_and_robots_urls(app, monkeypatch):
+    monkeypatch.setattr(demo, "connect_demo_calendar", lambda rep: "skipped in tests")
+    monkeypatch.setitem(app.config, "PUBLIC_PORT", None)
+
+    result = app.test_cli_runner().invoke(args=["seed-demo"], env={"PORT": "8000"})
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        slug = demo.seed_demo().rep.page_slug
+    lines = result.output.splitlines()
+    assert f"  App:          http://{APP_HOST}:8000/login" in lines
+    assert f"  Rep's page:   http://{demo.DEMO_DOMAIN}:8000/meetings/{slug}" in lines
+    assert (
+        f"                (http://{APP_HOST}:8000/meetings/{slug} on the app host sends visitors there)"
+        in lines
+    )
+    assert f"  Demo domain:  http://{demo.DEMO_DOMAIN}:8000/robots.txt" in lines
+    assert "  Rep calendar: skipped in tests" in lines
