@@ -83,3 +83,12 @@ bench: services install ## sync ingest benchmark (Google emulator, Radicale; ~8 
 .PHONY: bench-slots
 bench-slots: $(VENV)/.installed ## slot engine vs the minute-grid oracle (pure Python, ~2 min); figures in docs/benchmarks.md
 	$(BIN)/python bench/slots.py
+
+.PHONY: bench-race
+bench-race: services install ## 50 clients x 200 rounds booking one slot over HTTP (gunicorn; ~2 min); docs/benchmarks.md
+	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/race.py
+
+# Needs wrk, which it does not install: `apt-get install -y wrk` first (it stops and says so otherwise).
+.PHONY: bench-page
+bench-page: services install ## the public page vs a bare Flask hello under wrk (gunicorn; ~3 min); docs/benchmarks.md
+	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/page.py

@@ -350,7 +350,7 @@ def run_worker(task: dict) -> dict:
         if task["trace"]:
             tracemalloc.start()
         profiler = cProfile.Profile() if task.get("profile") else None
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
         reports = []
@@ -358,6 +358,7 @@ def run_worker(task: dict) -> dict:
             reports.append(engine.sync_calendar(calendar, provider, now=NOW))
             db.session.commit()
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(task["profile"])
@@ -373,6 +374,7 @@ def run_worker(task: dict) -> dict:
     return {
         "calendar_ids": calendar_ids,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "events": sum(r.events_seen for r in reports),
         "fetch_seconds": sum(r.fetch_seconds for r in reports),
         "apply_seconds": sum(r.apply_seconds for r in reports),
@@ -398,6 +400,7 @@ class Bench:
 
     def worker(self, peer, phase: str, **task) -> dict:
         before = peer.requests
+        load = os.getloadavg()[0]  # the machine's 1-minute load when the run starts
         result = self.pool.submit(
             run_worker,
             {
@@ -413,6 +416,7 @@ class Bench:
         if before is not None and phase != "full" and peer.requests - before != result["requests"]:
             # The emulator's own count: the report must not leave a request out.
             raise RuntimeError(f"{peer.requests - before} requests reached the emulator, {result}")
+        result["load"] = load
         return result
 
     def measure(self, peer) -> dict:
@@ -429,7 +433,8 @@ class Bench:
                 full.append(result)
                 log(
                     f"{peer.name} full sync, {mode}, run {run + 1}: {rate(result):,.0f} events/s "
-                    f"(fetch {result['fetch_seconds']:.2f} s, apply {result['apply_seconds']:.2f} s)"
+                    f"(fetch {result['fetch_seconds']:.2f} s, apply {result['apply_seconds']:.2f} s, "
+                    f"worker CPU {result['cpu_seconds']:.2f} s)"
                 )
                 if not meetings or self.args.quick:
                     continue
@@ -475,10 +480,12 @@ def summarise_full(runs: list[dict], traced: dict | None) -> dict:
         "events_per_second_runs": rates,
         "spread": (max(rates) - min(rates)) / median(rates),
         "seconds": median(r["seconds"] for r in runs),
+        "cpu_seconds": median(r["cpu_seconds"] for r in runs),
         "fetch_seconds": median(r["fetch_seconds"] for r in runs),
         "apply_seconds": median(r["apply_seconds"] for r in runs),
         "fetch_share": median(r["fetch_seconds"] / r["seconds"] for r in runs),
         "peak_rss_mib": median(r["peak_rss_mib"] for r in runs),
+        "load": [min(r["load"] for r in runs), max(r["load"] for r in runs)],
         "tracemalloc_peak_mib": traced["tracemalloc_peak_mib"] if traced else None,
     }
 
@@ -540,11 +547,14 @@ def table(results: dict) -> str:
         f"x {args['events']:,} events; median of {args['runs']} runs, each in a fresh worker process.",
         "",
         "**Full sync**, nothing stored yet. Events/s = events listed / seconds from the first request to the "
-        "last commit: fetch (HTTP on loopback + parsing) and apply (rules + writes + commit) together.",
+        "last commit: fetch (HTTP on loopback + parsing) and apply (rules + writes + commit) together. "
+        "Worker CPU is the worker process's own CPU time in that span (the rest it waits for the peer and "
+        "PostgreSQL, which share the machine); load is the machine's 1-minute load average as the runs "
+        "started (lowest-highest).",
         "",
-        "| peer | meetings | events/s | the runs | fetch s | apply s | rows written | requests "
-        "| tracemalloc peak | worker peak RSS |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| peer | meetings | events/s | the runs | fetch s | apply s | worker CPU s | rows written "
+        "| requests | tracemalloc peak | worker peak RSS | load |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for peer in results["peers"].values():
         for mode, row in peer["full"].items():
@@ -553,8 +563,9 @@ def table(results: dict) -> str:
             lines.append(
                 f"| {peer['provider']} | {meetings} | **{row['events_per_second']:,.0f}** "
                 f"| {runs} | {row['fetch_seconds']:.2f} | {row['apply_seconds']:.2f} "
-                f"| {row['rows_written']:,} | {row['requests']} | {row['tracemalloc_peak_mib']:.1f} MiB "
-                f"| {row['peak_rss_mib']:.0f} MiB |"
+                f"| {row['cpu_seconds']:.2f} | {row['rows_written']:,} | {row['requests']} "
+                f"| {row['tracemalloc_peak_mib']:.1f} MiB | {row['peak_rss_mib']:.0f} MiB "
+                f"| {row['load'][0]:.1f}-{row['load'][1]:.1f} |"
             )
     lines += [
         "",

@@ -22,6 +22,9 @@ from app.web.links import app_host_url
 bp = Blueprint("pages", __name__, url_prefix="/pages")
 
 EMBED_HEIGHT = 720
+# The "More question rows" button: the form comes back as typed, unsaved, with more empty rows.
+ADD_ROWS = "add_question_rows"
+EXTRA_ROWS_ON_ASK = 6
 
 
 @bp.before_request
@@ -163,8 +166,8 @@ def _page_form(*, submitted: bool) -> PageForm:
     return PageForm(domains=verified_domains(_tenant()), app_host=current_app.config["APP_HOST"], **kwargs)
 
 
-def _render_form(form: PageForm, page: SchedulingPage | None, status: int):
-    form.add_empty_questions()
+def _render_form(form: PageForm, page: SchedulingPage | None, status: int, extra_rows: int = 3):
+    form.add_empty_questions(extra_rows)
     return render_template("pages/form.html", form=form, page=page, weekdays=form.day_fields), status
 
 
@@ -199,6 +202,8 @@ def new_page():
         form.time_zone.data = current_user.time_zone
         return _render_form(form, None, 200)
     form = _page_form(submitted=True)
+    if ADD_ROWS in request.form:
+        return _render_form(form, None, 200, extra_rows=EXTRA_ROWS_ON_ASK)
     if form.validate():
         try:
             page = services.create_page(_tenant(), current_user, form.settings([]))
@@ -220,6 +225,8 @@ def edit_page(page_id: int):
         form.fill_from(page)
         return _render_form(form, page, 200)
     form = _page_form(submitted=True)
+    if ADD_ROWS in request.form:
+        return _render_form(form, page, 200, extra_rows=EXTRA_ROWS_ON_ASK)
     if form.validate():
         try:
             services.update_page(_tenant(), page, form.settings(list(page.questions)))

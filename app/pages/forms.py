@@ -22,6 +22,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     RadioField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -204,10 +205,10 @@ class QuestionForm(Form):
     """One custom question of the booking form; a row left without a question is ignored."""
 
     qid = HiddenField()
-    label = StringField(_l("Question"), filters=[strip], validators=[_length(300)])
+    text = StringField(_l("Question"), filters=[strip], validators=[_length(300)])
     kind = SelectField(
         _l("Answer"),
-        choices=[("text", _l("Text")), ("choice", _l("One of a few choices"))],
+        choices=[SelectChoice("text", _l("Text")), SelectChoice("choice", _l("One of a few choices"))],
         default="text",
     )
     choices = TextAreaField(_l("Choices, one a line"), filters=[strip], validators=[_length(2000)])
@@ -217,7 +218,7 @@ class QuestionForm(Form):
         return [line.strip()[:200] for line in (self.choices.data or "").splitlines() if line.strip()]
 
     def validate_choices(self, field):
-        if self.label.data and self.kind.data == "choice" and len(self.choice_list()) < 2:
+        if self.text.data and self.kind.data == "choice" and len(self.choice_list()) < 2:
             raise ValidationError(_l("Give at least two choices, one a line."))
 
 
@@ -279,7 +280,10 @@ class PageForm(FlaskForm):
     )
     window = RadioField(
         _l("How far ahead"),
-        choices=[("rolling", _l("A number of days from today")), ("range", _l("Between two dates"))],
+        choices=[
+            SelectChoice("rolling", _l("A number of days from today")),
+            SelectChoice("range", _l("Between two dates")),
+        ],
         default="rolling",
         validators=[InputRequired(_l("Choose how far ahead visitors may book."))],
     )
@@ -305,8 +309,8 @@ class PageForm(FlaskForm):
     after_booking = RadioField(
         _l("After booking"),
         choices=[
-            ("message", _l("Show a confirmation message")),
-            ("redirect", _l("Send the visitor to a web address")),
+            SelectChoice("message", _l("Show a confirmation message")),
+            SelectChoice("redirect", _l("Send the visitor to a web address")),
         ],
         default="message",
         validators=[InputRequired(_l("Choose what visitors see after booking."))],
@@ -325,7 +329,9 @@ class PageForm(FlaskForm):
 
     def __init__(self, *args, domains=(), app_host: str = "", **kwargs):
         super().__init__(*args, **kwargs)
-        self.domain_id.choices = [("", app_host)] + [(str(d.id), d.hostname) for d in domains]
+        self.domain_id.choices = [SelectChoice("", app_host)] + [
+            SelectChoice(str(d.id), d.hostname) for d in domains
+        ]
         self.weekly_errors: list[str] = []
         self.general_errors: list[str] = []
         self.parsed: dict = {}
@@ -334,12 +340,13 @@ class PageForm(FlaskForm):
     def day_fields(self):
         return [getattr(self, f"day_{n}") for n in range(7)]
 
-    def add_empty_questions(self) -> None:
-        while len(self.questions.entries) < min(
-            len([q for q in self.questions if q.label.data]) + EMPTY_QUESTION_ROWS,
-            self.questions.max_entries,
-        ):
+    def add_empty_questions(self, extra: int = EMPTY_QUESTION_ROWS) -> None:
+        """Leave ``extra`` empty rows after the filled ones (no JavaScript needed), and number the rows."""
+        filled = len([q for q in self.questions if q.text.data])
+        while len(self.questions.entries) < min(filled + extra, self.questions.max_entries):
             self.questions.append_entry()
+        for number, row in enumerate(self.questions, start=1):
+            row.text.label.text = _l("Question %(number)d", number=number)
 
     # Each parser's result is kept in ``parsed`` for ``settings``.
     def validate_durations(self, field):
@@ -349,7 +356,7 @@ class PageForm(FlaskForm):
         self.parsed["overrides"] = parse_overrides(field.data)
 
     def validate_domain_id(self, field):
-        if field.data not in {value for value, _label in field.choices}:
+        if field.data not in {choice.value for choice in field.choices}:
             raise ValidationError(_l("Choose the app's address or one of your company's verified domains."))
 
     def validate_redirect_url(self, field):
@@ -387,7 +394,7 @@ class PageForm(FlaskForm):
             if self.date_from.data and self.date_to.data and self.date_from.data > self.date_to.data:
                 self.date_to.errors = [*self.date_to.errors, str(_l("The last date is before the first."))]
                 valid = False
-        labels = [q for q in self.questions if q.label.data]
+        labels = [q for q in self.questions if q.text.data]
         if len(labels) > MAX_QUESTIONS:
             self.general_errors.append(str(_l("At most %(max)d questions.", max=MAX_QUESTIONS)))
             valid = False
@@ -397,7 +404,7 @@ class PageForm(FlaskForm):
         """The filled rows, keeping each question's id (answers of bookings refer to it)."""
         known = {q["id"] for q in existing}
         used: set[str] = set()
-        rows = [q for q in self.questions if q.label.data]
+        rows = [q for q in self.questions if q.text.data]
         numbers = [int(i[1:]) for i in known if _QUESTION_ID.match(i)]
         next_number = max(numbers, default=0) + 1
         result = []
@@ -409,7 +416,7 @@ class PageForm(FlaskForm):
             used.add(qid)
             question = {
                 "id": qid,
-                "label": row.label.data,
+                "label": row.text.data,
                 "kind": row.kind.data,
                 "required": bool(row.required.data),
             }
@@ -467,7 +474,7 @@ class PageForm(FlaskForm):
             self.questions.pop_entry()
         for question in page.questions:
             row = self.questions.append_entry()
-            row.qid.data, row.label.data = question["id"], question["label"]
+            row.qid.data, row.text.data = question["id"], question["label"]
             row.kind.data, row.required.data = question.get("kind", "text"), question.get("required", False)
             row.choices.data = "\n".join(question.get("choices", ()))
         self.consent_text.data = page.consent_text
@@ -492,7 +499,9 @@ class UserSlugForm(FlaskForm):
 class SwitchForm(FlaskForm):
     """A P4 switch: ``disabled`` "1" turns pages off, "0" on."""
 
-    disabled = RadioField(choices=[("1", "off"), ("0", "on")], validators=[InputRequired()])
+    disabled = RadioField(
+        choices=[SelectChoice("1", "off"), SelectChoice("0", "on")], validators=[InputRequired()]
+    )
 
 
 class CancelBookingForm(FlaskForm):

@@ -63,7 +63,8 @@ class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
     buffer_before: Mapped[int] = mapped_column(default=0)
     buffer_after: Mapped[int] = mapped_column(default=0)
     min_notice: Mapped[int] = mapped_column(default=0)
-    horizon_days: Mapped[int | None] = mapped_column(default=60)
+    # No default: None (no rolling limit, a date-range page) must reach the INSERT as NULL.
+    horizon_days: Mapped[int | None] = mapped_column()
     date_from: Mapped[date | None] = mapped_column(sa.Date)
     date_to: Mapped[date | None] = mapped_column(sa.Date)
 

@@ -1,13 +1,13 @@
 """The visitor's booking form: the fixed fields, then the page's own questions and its consent box (P1, P6).
 
-The form class is built per page, because the questions are the page's. HTML posts carry a CSRF token;
-JSON clients (integrations) do not, so ``booking_form`` turns it off for them.
+The form class is built per page, because the questions are the page's.
 """
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, RadioField, StringField, TextAreaField
-from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
 from app.pages import services as pages
 from app.pages.models import SchedulingPage
@@ -44,9 +44,7 @@ def _valid_duration(form, field) -> None:
 class BookingForm(FlaskForm):
     """The fields every page asks; ``booking_form`` adds the page's questions and consent."""
 
-    start = HiddenField(
-        filters=[strip], validators=[InputRequired(_l("Pick a time to book.")), _valid_start]
-    )
+    start = HiddenField(filters=[strip], validators=[InputRequired(_l("Pick a time to book.")), _valid_start])
     duration = HiddenField(filters=[strip], validators=[_valid_duration])
     tz = HiddenField(
         filters=[strip], validators=[InputRequired(_l("Say which time zone you are in.")), valid_time_zone]
@@ -58,7 +56,7 @@ class BookingForm(FlaskForm):
         _l("First name"),
         filters=[strip],
         validators=[
-            InputRequired(_l("Enter your first name.")),
+            DataRequired(_l("Enter your first name.")),
             Length(max=NAME_MAX, message=_l("At most %(max)d characters.", max=NAME_MAX)),
         ],
     )
@@ -66,7 +64,7 @@ class BookingForm(FlaskForm):
         _l("Last name"),
         filters=[strip],
         validators=[
-            InputRequired(_l("Enter your last name.")),
+            DataRequired(_l("Enter your last name.")),
             Length(max=NAME_MAX, message=_l("At most %(max)d characters.", max=NAME_MAX)),
         ],
     )
@@ -76,7 +74,9 @@ class BookingForm(FlaskForm):
         validators=[
             InputRequired(_l("Enter your email address.")),
             Length(max=254, message=_l("An email address has at most 254 characters.")),
-            Email(message=_l("Enter a valid email address, like name@example.com."), check_deliverability=False),
+            Email(
+                message=_l("Enter a valid email address, like name@example.com."), check_deliverability=False
+            ),
         ],
     )
 
@@ -112,8 +112,12 @@ def _one_of(choices: list[str], required: bool):
     return check
 
 
-def booking_form(page: SchedulingPage, *, json: bool = False, formdata=None, **data) -> BookingForm:
-    """The form for ``page``, bound to the request (or ``formdata``), prefilled with ``data``."""
+def booking_form(page: SchedulingPage, *, formdata=None, **data) -> BookingForm:
+    """The form for ``page``, bound to the request (or ``formdata``), prefilled with ``data``.
+
+    The form checks no CSRF token itself: the view checks it for browsers' posts (``csrf.protect()``)
+    and not for JSON clients, which have no session.
+    """
 
     class PageBookingForm(BookingForm):
         pass
@@ -125,13 +129,13 @@ def booking_form(page: SchedulingPage, *, json: bool = False, formdata=None, **d
             choices = [str(choice) for choice in question.get("choices", ())]
             field = RadioField(
                 label,
-                choices=[(choice, choice) for choice in choices],
+                choices=[SelectChoice(choice, choice) for choice in choices],
                 validators=[_one_of(choices, required)],
                 validate_choice=False,
             )
         else:
             validators = [
-                InputRequired(_l("Answer this question.")) if required else Optional(),
+                DataRequired(_l("Answer this question.")) if required else Optional(),
                 Length(max=ANSWER_MAX, message=_l("At most %(max)d characters.", max=ANSWER_MAX)),
             ]
             field = TextAreaField(label, filters=[strip], validators=validators)
@@ -140,7 +144,7 @@ def booking_form(page: SchedulingPage, *, json: bool = False, formdata=None, **d
         PageBookingForm.consent = BooleanField(
             page.consent_text, validators=[InputRequired(_l("Please tick the consent box to book."))]
         )
-    kwargs = {"meta": {"csrf": False}} if json else {}
+    kwargs: dict = {"meta": {"csrf": False}}
     if formdata is not None:
         kwargs["formdata"] = formdata
     form = PageBookingForm(**kwargs, **data)

@@ -255,7 +255,8 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     slug = check_slug(settings.slug, "slug")
     taken = db.session.scalar(
         sa.select(SchedulingPage.id).where(
-            SchedulingPage.owner_id == page.owner_id,
+            # A new page has its owner but no owner_id until it is flushed.
+            SchedulingPage.owner_id == (page.owner.id if page.owner is not None else page.owner_id),
             SchedulingPage.slug == slug,
             SchedulingPage.id != (page.id or 0),
         )

@@ -21,7 +21,7 @@ from app.extensions import SQLITE_BUSY_TIMEOUT_MS, db
 from app.pages import services as pages
 from app.pages.models import Booking, SchedulingPage
 from tests import factories
-from tests.conftest import config_for_tests
+from tests.conftest import APP_HOST, config_for_tests
 
 THREADS = 12
 ROUNDS = 3
@@ -42,6 +42,7 @@ def sqlite_app(tmp_path):
         page = factories.make_page(owner)
         db.session.commit()
         app.config["TEST_PAGE_ID"] = page.id
+        app.config["TEST_PAGE_PATH"] = pages.page_path(page)
     yield app
     with app.app_context():
         db.session.remove()
@@ -126,3 +127,36 @@ def test_concurrent_service_bookings_of_one_slot_give_one_booking(sqlite_app):
     bookings = sorted(_confirmed(sqlite_app))
     assert len(bookings) == ROUNDS
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(bookings))
+
+
+def test_concurrent_http_bookings_of_one_slot_give_one_201_and_409s(sqlite_app, monkeypatch):
+    # The view takes "now" from the clock: pin it before the page's slots, as the service test does.
+    from app.pages import public
+
+    monkeypatch.setattr(public, "utcnow", lambda: NOW)
+    path = sqlite_app.config["TEST_PAGE_PATH"]
+    start = FIRST_SLOT + timedelta(hours=2)
+
+    def attempt(n: int) -> str:
+        response = sqlite_app.test_client().post(
+            f"{path}/book",
+            base_url=f"http://{APP_HOST}",
+            headers={"Accept": "application/json"},
+            data={
+                "start": start.isoformat(),
+                "duration": "30",
+                "first_name": "Visitor",
+                "last_name": str(n),
+                "email": f"visitor{n}@example.org",
+                "tz": "Europe/Warsaw",
+                "idempotency_key": f"http-{n}",
+            },
+        )
+        if response.status_code in (201, 409):
+            return str(response.status_code)
+        return f"{response.status_code} {response.get_data(as_text=True)[:300]}"
+
+    outcomes = _race(THREADS, attempt)
+
+    assert sorted(outcomes) == ["201"] + ["409"] * (THREADS - 1), outcomes
+    assert [s for s, _ in _confirmed(sqlite_app)] == [start]

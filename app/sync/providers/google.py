@@ -459,7 +459,9 @@ def _event_from(item: dict, calendar_id: str) -> RemoteEvent | None:
     if not event_id:
         log.warning("skipping an event without an id in Google calendar %s", calendar_id)
         return None
-    status = item.get("status") if item.get("status") in STATUSES else "confirmed"
+    status = item.get("status")
+    if status not in STATUSES:
+        status = "confirmed"
     recurrence_id = None
     original = None
     try:
@@ -476,6 +478,17 @@ def _event_from(item: dict, calendar_id: str) -> RemoteEvent | None:
     private = (item.get("extendedProperties") or {}).get("private") or {}
     ours = private.get("termin") == "1"
     uid = (private.get("terminUid") if ours else None) or item.get("iCalUID") or ""
+    attendees = []
+    for attendee in item.get("attendees") or ():
+        if isinstance(attendee, dict) and attendee.get("email"):
+            response = attendee.get("responseStatus")
+            attendees.append(
+                Attendee(
+                    email=attendee["email"],
+                    name=attendee.get("displayName") or "",
+                    response=response if response in RESPONSES else "needsAction",
+                )
+            )
     return RemoteEvent(
         id=event_id,
         uid=uid,
@@ -488,24 +501,13 @@ def _event_from(item: dict, calendar_id: str) -> RemoteEvent | None:
         recurrence_id=recurrence_id,
         recurrence=tuple(item.get("recurrence") or ()),
         organizer_email=(item.get("organizer") or {}).get("email") or "",
-        attendees=tuple(
-            Attendee(
-                email=attendee["email"],
-                name=attendee.get("displayName") or "",
-                response=attendee.get("responseStatus")
-                if attendee.get("responseStatus") in RESPONSES
-                else "needsAction",
-            )
-            for attendee in item.get("attendees") or []
-            if isinstance(attendee, dict) and attendee.get("email")
-        ),
-        created_by=_created_by(item),
+        attendees=tuple(attendees),
+        created_by=_created_by(item, private),
     )
 
 
-def _created_by(item: dict) -> str | None:
-    """Who wrote the event, by the rule in the module docstring."""
-    private = (item.get("extendedProperties") or {}).get("private") or {}
+def _created_by(item: dict, private: dict) -> str | None:
+    """Who wrote the event, by the rule in the module docstring (``private``: its private properties)."""
     if private.get("termin") == "1":
         return "termin"
     if item.get("source") or private or item.get("eventType") == "fromGmail":
