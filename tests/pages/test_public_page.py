@@ -549,3 +549,29 @@ def test_slots_json_of_another_duration(site, make_client):
     )
     assert body["duration"] == 60
     assert body["slots"][-1] == "2030-01-07T16:00:00+01:00"
+
+
+def test_slots_json_across_dst_changes_keeps_the_reps_wall_clock(app, site, client):
+    with app.app_context():
+        page = pages.get_page(db.session.get(User, site.acme_rep_id).tenant, site.intro_id)
+        page.horizon_days = 150
+        db.session.commit()
+
+    def first_of_each_day(tz: str, start: str, days: int) -> list[str]:
+        body = client.get(f"{site.intro_path}/slots.json?start={start}&days={days}&tz={tz}").get_json()
+        seen: dict[str, str] = {}
+        for slot in body["slots"]:
+            seen.setdefault(slot[:10], slot)
+        return list(seen.values())
+
+    # Warsaw moves its clocks on 31 March 2030: 9:00 stays 9:00 there, the offset changes.
+    assert first_of_each_day("Europe/Warsaw", "2030-03-29", 4) == [
+        "2030-03-29T09:00:00+01:00",
+        "2030-04-01T09:00:00+02:00",
+    ]
+    # New York moves on 10 March: for three weeks the gap between the two cities is an hour shorter.
+    assert first_of_each_day("America/New_York", "2030-03-08", 1) == ["2030-03-08T03:00:00-05:00"]
+    assert first_of_each_day("America/New_York", "2030-03-11", 1) == ["2030-03-11T04:00:00-04:00"]
+    assert first_of_each_day("America/New_York", "2030-04-01", 1) == ["2030-04-01T03:00:00-04:00"]
+    # Lord Howe shifts by 30 minutes (on 7 April 2030).
+    assert first_of_each_day("Australia/Lord_Howe", "2030-04-08", 1) == ["2030-04-08T17:30:00+10:30"]
