@@ -49,6 +49,9 @@ def defaults(instance_path: str) -> dict:
         # None means: allowed in the demo and tests, refused in production.
         "CALDAV_ALLOW_PRIVATE": None,
         "HTTP_TIMEOUT": 20,
+        # Public scheduling pages: anonymous GETs (page, fragments, slots.json) and the host -> domain lookup
+        # are kept this many seconds in each process (app/pages/cache.py); 0 switches both caches off.
+        "PAGE_CACHE_SECONDS": 5,
         # How jobs run: "rq" (Redis + `make worker`), "thread" (in-process, the embedded demo) or "eager"
         # (right after the commit, in the caller's thread: tests). None: rq when REDIS_URL is set.
         "JOBS_MODE": None,

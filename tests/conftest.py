@@ -32,6 +32,7 @@ def config_for_tests(database_url: str) -> dict:
         "ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
         "CALDAV_ALLOW_PRIVATE": True,
         "JOBS_MODE": "eager",
+        "PAGE_CACHE_SECONDS": 0,  # the page micro-cache is off; tests/pages/test_page_cache.py turns it on
     }
 
 

@@ -28,7 +28,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,7 @@ from werkzeug.exceptions import HTTPException
 from app.db import utcnow
 from app.extensions import csrf, db
 from app.pages import availability
+from app.pages import cache as page_cache
 from app.pages import services as pages
 from app.pages.links import booking_host, manage_url, page_url
 from app.pages.models import Booking, SchedulingPage
@@ -67,6 +68,7 @@ from app.web.links import external_url
 from app.web.tenancy import follows_old_links, public
 
 bp = Blueprint("booking", __name__)
+bp.record_once(lambda state: page_cache.install(state.app))
 
 PREFILL_COOKIE = "termin_prefill"
 PREFILL_SALT = "termin.booking.prefill"
@@ -148,6 +150,7 @@ def _find_page(user_slug: str, page_slug: str | None, suffix: str = "") -> Sched
     host = pages.page_host(page, _app_host())
     if host != g.host:
         return _moved(page_url(page) + suffix)
+    page_cache.serve(page.id)
     return page
 
 
@@ -200,12 +203,24 @@ def _locale() -> str:
     return str(get_locale() or "en")
 
 
+# The same days and times are formatted on every request (a month grid, a day's times): remember them per
+# locale, so a page costs dictionary look-ups instead of Babel's pattern formatting.
+@lru_cache(maxsize=8192)
+def _format_day(day: date, locale: str) -> str:
+    return babel_dates.format_date(day, "full", locale=locale)
+
+
+@lru_cache(maxsize=16384)
+def _format_time(moment: datetime, zone: str, locale: str) -> str:
+    return babel_dates.format_time(moment, "short", tzinfo=ZoneInfo(zone), locale=locale)
+
+
 def format_day(day: date) -> str:
-    return babel_dates.format_date(day, "full", locale=_locale())
+    return _format_day(day, _locale())
 
 
 def format_time(moment: datetime, zone: str) -> str:
-    return babel_dates.format_time(moment, "short", tzinfo=ZoneInfo(zone), locale=_locale())
+    return _format_time(moment, zone, _locale())
 
 
 def format_when(moment: datetime, zone: str) -> str:
@@ -214,7 +229,17 @@ def format_when(moment: datetime, zone: str) -> str:
 
 
 def format_month(first: date) -> str:
-    return babel_dates.format_date(first, "LLLL y", locale=_locale())
+    return _format_month(first, _locale())
+
+
+@lru_cache(maxsize=1024)
+def _format_month(first: date, locale: str) -> str:
+    return babel_dates.format_date(first, "LLLL y", locale=locale)
+
+
+@lru_cache(maxsize=16)
+def _weekday_names(locale: str) -> dict:
+    return dict(babel_dates.get_day_names("abbreviated", context="stand-alone", locale=locale))
 
 
 def utc_offset(moment: datetime, zone: str) -> str:
@@ -248,9 +273,7 @@ def _helpers() -> dict:
         "format_month": format_month,
         "utc_offset": utc_offset,
         "zone_options": zone_options,
-        "weekday_names": lambda: babel_dates.get_day_names(
-            "abbreviated", context="stand-alone", locale=_locale()
-        ),
+        "weekday_names": lambda: _weekday_names(_locale()),
     }
 
 
@@ -448,9 +471,13 @@ def _page_nav(page: SchedulingPage, time_zone: str, minutes: int):
     """Links within the page keep the visitor's choices: the zone when they gave one, the length."""
     tz = time_zone if request.values.get("tz") else None
     duration = minutes if len(page.durations) > 1 else None
+    # One base for every link of the page (a month grid has ~30): the path and the kept choices, once.
+    base = page_link(page, duration=duration, tz=tz)
+    joiner = "&" if "?" in base else "?"
 
     def nav(**params) -> str:
-        return page_link(page, duration=duration, tz=tz, **params)
+        query = {key: value for key, value in params.items() if value not in (None, "")}
+        return f"{base}{joiner}{urlencode(query)}" if query else base
 
     return nav
 
@@ -495,6 +522,7 @@ def _slots_for(page: SchedulingPage, time_zone: str, now: datetime, length: time
 @bp.get("/meetings/<user_slug>")
 @bp.get("/meetings/<user_slug>/<page_slug>")
 @follows_old_links
+@page_cache.micro_cached
 def page_view(user_slug: str, page_slug: str | None = None):
     found = _find_page(user_slug, page_slug)
     if isinstance(found, Response):
@@ -539,6 +567,7 @@ def page_view(user_slug: str, page_slug: str | None = None):
     if start is not None:
         local_day = start.astimezone(ZoneInfo(time_zone)).date()
         if start in slots_for(local_day, 1):
+            page_cache.skip()  # the form carries a CSRF token and an idempotency key: this visitor's own
             prefill = read_prefill(page)
             form = booking_form(
                 page,
@@ -558,6 +587,7 @@ def page_view(user_slug: str, page_slug: str | None = None):
 @bp.get("/meetings/<user_slug>/slots.json")
 @bp.get("/meetings/<user_slug>/<page_slug>/slots.json")
 @follows_old_links
+@page_cache.micro_cached
 def slots_json(user_slug: str, page_slug: str | None = None):
     """The free starts as ISO 8601 with the visitor's offset; see the module docstring for the shape."""
     found = _find_page(user_slug, page_slug, "/slots.json")
