@@ -121,9 +121,6 @@ def ttl() -> float:
     return float(current_app.config.get("PAGE_CACHE_SECONDS") or 0)
 
 
-APP_COOKIES = ("SESSION_COOKIE_NAME", "REMEMBER_COOKIE_NAME")
-
-
 def has_app_cookie() -> bool:
     """The request carries a cookie the app reads (so its answer may be this visitor's own)."""
     names = {PREFILL_COOKIE, current_app.config.get("SESSION_COOKIE_NAME") or "session"}

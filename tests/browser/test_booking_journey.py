@@ -119,7 +119,9 @@ def test_prospect_books_on_a_custom_domain_and_the_rep_sees_it_in_crm_and_defaul
         meeting = db.session.scalar(sa.select(Meeting).where(Meeting.source == "page"))
         assert meeting.start_at == start
         uid = meeting.uid
-        kinds = db.session.scalars(sa.select(OutboxMessage.kind).where(OutboxMessage.status == "delivered")).all()
+        kinds = db.session.scalars(
+            sa.select(OutboxMessage.kind).where(OutboxMessage.status == "delivered")
+        ).all()
     assert "calendar.write_meeting" in kinds  # delivered by its job right after the booking committed
 
     def uids(slug: str) -> list[str]:
