@@ -74,6 +74,8 @@ PREFILL_COOKIE = "termin_prefill"
 PREFILL_SALT = "termin.booking.prefill"
 PREFILL_MAX_AGE = 365 * 24 * 3600
 MANAGE_TOKEN_SALT = b"termin.booking.manage"
+# A lost slot (409) offers at most this many other times, from its own day or the next days with any.
+MAX_ALTERNATIVES, ALTERNATIVE_DAYS = 12, 14
 PICKER_LOOKAHEAD_MONTHS = 2  # with no month asked, the first of this month and the next two with a slot
 
 # The services speak English; these are their messages as the visitor reads them.
@@ -766,6 +768,15 @@ def _taken_answer(page: SchedulingPage, form, error: pages.PagesError, as_json: 
     context = _form_context(page, form, now)
     slots_for = _slots_for(page, context["time_zone"], now, timedelta(minutes=context["duration"]))
     day = context["start"].astimezone(ZoneInfo(context["time_zone"])).date() if context["start"] else None
+    # What the visitor typed is kept: the form comes back with the free times nearest the lost one to pick
+    # from, that day's or else the next days', so nothing has to be typed twice.
+    alternatives = []
+    if day is not None:
+        alternatives = slots_for(day, 1) or slots_for(day + timedelta(days=1), ALTERNATIVE_DAYS)
+    if alternatives:
+        zone = ZoneInfo(context["time_zone"])
+        offered = [start.astimezone(zone) for start in alternatives[:MAX_ALTERNATIVES]]
+        return _render_page(page, 409, alternatives=offered, message=_say(error), **context)
     picker = build_picker(slots_for, context["time_zone"], now, None, day)
     context.pop("form")
     context.pop("start")

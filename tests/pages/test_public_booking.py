@@ -361,9 +361,40 @@ def test_html_without_the_csrf_token_is_refused(app, site, client):
     assert snapshot(app) == before
 
 
-def test_html_409_shows_the_times_again(app, site, client):
+def test_html_409_keeps_the_details_and_offers_the_nearest_free_times(app, site, client):
     _, fields = form_for(client, site.intro_path)
     assert client.post(f"{site.intro_path}/book", json=payload(email="first@example.org")).status_code == 201
+    typed = {"first_name": "Vera", "last_name": "Visitor", "email": "vera@example.org"}
+
+    response = client.post(f"{site.intro_path}/book", data={**fields, **typed})
+
+    assert response.status_code == 409
+    body = response.get_data(as_text=True)
+    assert 'id="slot-message"' in body
+    assert "Someone has just booked that time" in body
+    assert field_value(response, "first_name") == "Vera"
+    assert field_value(response, "email") == "vera@example.org"
+    offered = re.findall(r'type="radio" name="start" value="([^"]+)"', body)
+    assert START not in offered
+    assert "2030-01-07T10:30:00+01:00" in offered
+    assert len(bookings(app)) == 1
+
+    # One click on another time books it, with nothing typed again.
+    again = {**fields, **typed, "csrf_token": hidden(response, "csrf_token"), "start": offered[0]}
+    booked = client.post(f"{site.intro_path}/book", data=again)
+    assert booked.status_code == 303
+    assert [b.start_at.isoformat() for b in bookings(app)][1] == pages.parse_start(offered[0]).isoformat()
+
+
+def test_html_409_on_a_full_day_offers_the_next_days_times(app, site, client):
+    _, fields = form_for(client, site.intro_path)
+    monday = slot_starts(client.get(site.intro_path, query_string={"day": "2030-01-07", "tz": "Europe/Warsaw"}))
+    assert START in monday
+    for n, start in enumerate(monday):
+        taken = client.post(
+            f"{site.intro_path}/book", json=payload(start=start, email=f"early{n}@example.org"), headers=JSON
+        )
+        assert taken.status_code == 201
 
     response = client.post(
         f"{site.intro_path}/book",
@@ -371,13 +402,10 @@ def test_html_409_shows_the_times_again(app, site, client):
     )
 
     assert response.status_code == 409
-    body = response.get_data(as_text=True)
-    assert 'id="slot-message"' in body
-    assert "Someone has just booked that time" in body
-    starts = slot_starts(response)
-    assert START not in starts
-    assert "2030-01-07T10:30:00+01:00" in starts
-    assert len(bookings(app)) == 1
+    offered = re.findall(r'type="radio" name="start" value="([^"]+)"', response.get_data(as_text=True))
+    assert offered
+    assert all(start.startswith("2030-01-08") for start in offered)
+    assert field_value(response, "last_name") == "Visitor"
 
 
 def test_html_503_while_paused_records_the_attempt(app, site, client):
