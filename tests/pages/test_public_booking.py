@@ -388,7 +388,8 @@ def test_html_409_keeps_the_details_and_offers_the_nearest_free_times(app, site,
 
 def test_html_409_on_a_full_day_offers_the_next_days_times(app, site, client):
     _, fields = form_for(client, site.intro_path)
-    monday = slot_starts(client.get(site.intro_path, query_string={"day": "2030-01-07", "tz": "Europe/Warsaw"}))
+    day = client.get(site.intro_path, query_string={"day": "2030-01-07", "tz": "Europe/Warsaw"})
+    monday = slot_starts(day)
     assert START in monday
     for n, start in enumerate(monday):
         taken = client.post(
