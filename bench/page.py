@@ -29,7 +29,6 @@ dependency). Everything it started (gunicorn, the database) is gone when it ends
 import argparse
 import cProfile
 import io
-import json
 import os
 import pstats
 import re
@@ -44,33 +43,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # tests.factories and bench.race are not installed packages
+    sys.path.insert(0, str(ROOT))  # tests.factories and bench.common are not installed packages
 
 import requests
 from flask import Flask
-from flask_migrate import upgrade
 
 from app import create_app
 from app.extensions import db
 from app.pages import services as pages
-from bench.race import APP_HOST, Gunicorn, drop_database, machine, server_env
-from tests import factories
-from tests.conftest import config_for_tests, recreate_database
-
-DATABASE_URL = os.environ.get(
-    "TERMIN_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/termin_bench"
+from bench.common import (
+    APP_HOST,
+    DATABASE_URL,
+    DOCS,
+    Gunicorn,
+    log,
+    machine,
+    measured_at,
+    seeding,
+    server_env,
+    throwaway_database,
+    write_results,
+    write_section,
 )
+from tests import factories
+from tests.conftest import config_for_tests
+
 RESULTS = ROOT / "bench" / "results" / "page.json"
-DOCS = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "page_bench.svg"
 BEGIN, END = "<!-- page:begin -->", "<!-- page:end -->"
 DOMAIN = "meet.bench.localhost"
 TARGET_RATIO = 1 / 3
 BOOKINGS = 40
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def hello_app() -> Flask:
@@ -89,45 +92,37 @@ def hello_app() -> Flask:
 
 def seed(database_url: str) -> dict:
     """A tenant, its verified domain, a rep with a default page there, and bookings as busy time."""
-    # Mail the seed's bookings queue goes to a scratch folder, not the demo's instance/mail.
-    with tempfile.TemporaryDirectory(prefix="termin-mail-") as mail_dir:
-        app = create_app({**config_for_tests(database_url), "MAIL_DIR": mail_dir})
-        with app.app_context():
-            upgrade()
-            tenant = factories.make_tenant("Page Company")
-            domain = factories.make_domain(tenant, DOMAIN, robots_txt="User-agent: *\nDisallow: /meetings*\n")
-            rep = factories.make_user(tenant, seat="sales", email="rep@page.example.com", name="Rita Rep")
-            page = factories.make_page(
-                rep,
-                slug="intro",
-                title="Intro call",
-                description="A first conversation.",
-                durations=[30, 60],
-                increment=30,
-                min_notice=4 * 60,
-                horizon_days=60,
-                domain_id=domain.id,
-                questions=[
-                    {"id": "q1", "label": "Company", "kind": "text", "required": False, "choices": []}
-                ],
+    with seeding(database_url):
+        tenant = factories.make_tenant("Page Company")
+        domain = factories.make_domain(tenant, DOMAIN, robots_txt="User-agent: *\nDisallow: /meetings*\n")
+        rep = factories.make_user(tenant, seat="sales", email="rep@page.example.com", name="Rita Rep")
+        page = factories.make_page(
+            rep,
+            slug="intro",
+            title="Intro call",
+            description="A first conversation.",
+            durations=[30, 60],
+            increment=30,
+            min_notice=4 * 60,
+            horizon_days=60,
+            domain_id=domain.id,
+            questions=[{"id": "q1", "label": "Company", "kind": "text", "required": False, "choices": []}],
+        )
+        now = datetime.now(UTC)
+        slots = pages.free_slots(page, now, now + timedelta(days=30), now=now)
+        for n, start in enumerate(slots[:: max(1, len(slots) // BOOKINGS)][:BOOKINGS]):
+            request = pages.BookingRequest(
+                start=start,
+                duration=timedelta(minutes=30),
+                first_name="Busy",
+                last_name=str(n),
+                email=f"busy{n}@page.example.org",
+                time_zone="Europe/Warsaw",
+                idempotency_key=f"seed-{n}",
             )
-            now = datetime.now(UTC)
-            slots = pages.free_slots(page, now, now + timedelta(days=30), now=now)
-            for n, start in enumerate(slots[:: max(1, len(slots) // BOOKINGS)][:BOOKINGS]):
-                request = pages.BookingRequest(
-                    start=start,
-                    duration=timedelta(minutes=30),
-                    first_name="Busy",
-                    last_name=str(n),
-                    email=f"busy{n}@page.example.org",
-                    time_zone="Europe/Warsaw",
-                    idempotency_key=f"seed-{n}",
-                )
-                pages.book(page, request, now=now)
-            world = {"path": pages.page_path(page), "slots_offered": len(slots)}
-            db.session.commit()
-            db.engine.dispose()
-        return world
+            pages.book(page, request, now=now)
+        world = {"path": pages.page_path(page), "slots_offered": len(slots)}
+    return world
 
 
 # --- wrk ----------------------------------------------------------------------------------------------------
@@ -370,17 +365,6 @@ def svg(results: dict) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_docs(results: dict) -> None:
-    # Only the text between the page markers is ours; other scripts own their own sections of the file.
-    text = DOCS.read_text()
-    if BEGIN not in text or END not in text:
-        text = f"{text.rstrip()}\n\n## Public page (`bench/page.py`)\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOCS.write_text(f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
-    PLOT.write_text(svg(results))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers, for both apps")
@@ -400,78 +384,64 @@ def main() -> int:
         return 2
 
     results: dict = {
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(args.database_url),
+        "measured_at": measured_at(),
+        "machine": {**machine(args.database_url), "load_before": round(os.getloadavg()[0], 2)},
         "parameters": {
             k: getattr(args, k)
             for k in ("workers", "connections", "wrk_threads", "duration", "runs", "cache_seconds")
         },
     }
-    servers: list[Gunicorn] = []
-    try:
-        recreate_database(args.database_url)
+    with throwaway_database(args.database_url):
         world = results["world"] = seed(args.database_url)
         with tempfile.TemporaryDirectory(prefix="termin-page-") as scratch:
             env = server_env(args.database_url, Path(scratch))
-            page = Gunicorn(
-                "wsgi:app",
-                workers=args.workers,
-                threads=1,
-                env={**env, "TERMIN_PAGE_CACHE_SECONDS": str(args.cache_seconds)},
-                log_path=Path(scratch) / "p.log",
-            )
-            servers.append(page)
-            uncached = Gunicorn(
-                "wsgi:app",
-                workers=args.workers,
-                threads=1,
-                env={**env, "TERMIN_PAGE_CACHE_SECONDS": "0"},
-                log_path=Path(scratch) / "u.log",
-            )
-            servers.append(uncached)
-            hello = Gunicorn(
-                "bench.page:hello_app()",
-                workers=args.workers,
-                threads=1,
-                env=env,
-                log_path=Path(scratch) / "h.log",
-            )
-            servers.append(hello)
-            targets = {
-                "hello": (f"{hello.url}/", "hello.localhost", "Hello, World!"),
-                "page": (f"{page.url}{world['path']}", DOMAIN, "Intro call"),
-                "uncached": (f"{uncached.url}{world['path']}", DOMAIN, "Intro call"),
-            }
-            for url, host, expect in targets.values():
-                check_answers(url, host, expect)
-                run_wrk(url, host, argparse.Namespace(**{**vars(args), "duration": 2}))  # warm every worker
-            runs: dict = {name: [] for name in targets}
-            for n in range(args.runs):
-                for name, (url, host, _) in targets.items():
-                    measured = run_wrk(url, host, args)
-                    runs[name].append(measured)
-                    log(
-                        f"run {n + 1}/{args.runs} {name}: {measured['requests_per_second']:,.0f} requests/s, "
-                        f"p99 {measured['p99_ms']:.1f} ms"
-                    )
-            results["runs"] = runs
-            results["summary"] = summarise(runs)
-            results["load_after"] = round(os.getloadavg()[0], 2)
-            for server in servers:
-                server.close()
+            cached_env = {**env, "TERMIN_PAGE_CACHE_SECONDS": str(args.cache_seconds)}
+            uncached_env = {**env, "TERMIN_PAGE_CACHE_SECONDS": "0"}
+            logs = Path(scratch)
+            with (
+                Gunicorn(
+                    "wsgi:app", workers=args.workers, threads=1, env=cached_env, log_path=logs / "p.log"
+                ) as page,
+                Gunicorn(
+                    "wsgi:app", workers=args.workers, threads=1, env=uncached_env, log_path=logs / "u.log"
+                ) as uncached,
+                Gunicorn(
+                    "bench.page:hello_app()",
+                    workers=args.workers,
+                    threads=1,
+                    env=env,
+                    log_path=logs / "h.log",
+                ) as hello,
+            ):
+                targets = {
+                    "hello": (f"{hello.url}/", "hello.localhost", "Hello, World!"),
+                    "page": (f"{page.url}{world['path']}", DOMAIN, "Intro call"),
+                    "uncached": (f"{uncached.url}{world['path']}", DOMAIN, "Intro call"),
+                }
+                for url, host, expect in targets.values():
+                    check_answers(url, host, expect)
+                    warm = argparse.Namespace(**{**vars(args), "duration": 2})
+                    run_wrk(url, host, warm)  # every worker
+                runs: dict = {name: [] for name in targets}
+                for n in range(args.runs):
+                    for name, (url, host, _) in targets.items():
+                        measured = run_wrk(url, host, args)
+                        runs[name].append(measured)
+                        log(
+                            f"run {n + 1}/{args.runs} {name}: {measured['requests_per_second']:,.0f} "
+                            f"requests/s, p99 {measured['p99_ms']:.1f} ms"
+                        )
+                results["runs"] = runs
+                results["summary"] = summarise(runs)
+                results["load_after"] = round(os.getloadavg()[0], 2)
         summary = results["summary"]
         if args.profile or not summary["met"] or not summary.get("uncached_met", True):
             log("profiling the page request")
             results["profile"] = profile_page(args.database_url, world["path"])
-    finally:
-        for server in servers:
-            server.close()
-        drop_database(args.database_url)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    log(f"wrote {RESULTS.relative_to(ROOT)}")
+    write_results(RESULTS, results)
     if not args.no_docs:
-        write_docs(results)
+        write_section(BEGIN, END, table(results), heading="## Public page (`bench/page.py`)")
+        PLOT.write_text(svg(results))
         log(f"updated {DOCS.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
     print(table(results))
     summary = results["summary"]

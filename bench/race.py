@@ -18,13 +18,8 @@ Everything it started (gunicorn, the database, its files) is gone when it ends.
 # ruff: noqa: E402  (the project root goes on sys.path before the project's own imports)
 
 import argparse
-import json
 import os
-import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,22 +33,27 @@ if str(ROOT) not in sys.path:
 
 import psycopg
 import requests
-from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from app import create_app
-from app.extensions import db
 from app.pages import services as pages
-from tests import factories
-from tests.conftest import TEST_ENCRYPTION_KEY, config_for_tests, recreate_database
-
-DATABASE_URL = os.environ.get(
-    "TERMIN_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/termin_bench"
+from bench.common import (
+    APP_HOST,
+    DATABASE_URL,
+    DOCS,
+    Gunicorn,
+    log,
+    machine,
+    measured_at,
+    seeding,
+    server_env,
+    throwaway_database,
+    write_results,
+    write_section,
 )
+from tests import factories
+
 RESULTS = ROOT / "bench" / "results" / "race.json"
-DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- race:begin -->", "<!-- race:end -->"
-APP_HOST = "app.bench.localhost"
 # Two confirmed bookings of one rep whose times overlap: must be none.
 OVERLAPS_SQL = """
     SELECT count(*) FROM bookings a JOIN bookings b
@@ -63,123 +63,24 @@ OVERLAPS_SQL = """
 """
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# --- The world and the server -------------------------------------------------------------------------------
+# --- The world -------------------------------------------------------------------------------------
 
 
 def seed(database_url: str, rounds: int) -> dict:
     """A tenant, a rep and their default page (Mon-Fri 9-17 Warsaw, 30 minutes); the slots to race for."""
-    # Mail the seed's bookings queue goes to a scratch folder, not the demo's instance/mail.
-    with tempfile.TemporaryDirectory(prefix="termin-mail-") as mail_dir:
-        app = create_app({**config_for_tests(database_url), "MAIL_DIR": mail_dir})
-        with app.app_context():
-            upgrade()
-            tenant = factories.make_tenant("Race Company")
-            rep = factories.make_user(tenant, seat="sales", email="rep@race.example.com")
-            page = factories.make_page(rep, slug="race", increment=30, min_notice=0, horizon_days=90)
-            # Tomorrow on: no slot turns into the past while the rounds run.
-            now = datetime.now(UTC)
-            start = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-            slots = pages.free_slots(page, start, start + timedelta(days=80), now=now)
-            if len(slots) < rounds:
-                raise SystemExit(f"the page offers {len(slots)} slots, fewer than {rounds} rounds")
-            world = {"rep_id": rep.id, "path": pages.page_path(page), "slots": [s.isoformat() for s in slots]}
-            db.session.commit()
-            db.engine.dispose()
-        world["slots"] = world["slots"][:rounds]
-        return world
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Gunicorn:
-    """``gunicorn <target>`` on 127.0.0.1, started here and stopped by ``close``."""
-
-    def __init__(self, target: str, *, workers: int, threads: int, env: dict, log_path: Path, port: int = 0):
-        self.port = port or free_port()
-        self.log_path = log_path
-        command = [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--chdir",
-            str(ROOT),
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread" if threads > 1 else "sync",
-            "--threads",
-            str(threads),
-            "--backlog",
-            "2048",
-            "--timeout",
-            "120",
-            "--error-logfile",
-            str(log_path),
-            target,
-        ]
-        # The app's own log lines (a traceback) go to the worker's stderr: into the same file.
-        self._output = open(log_path.with_suffix(".out"), "wb")  # noqa: SIM115 (closed in close())
-        self.process = subprocess.Popen(  # noqa: S603 (our own command line)
-            command, env={**os.environ, **env}, stdout=self._output, stderr=subprocess.STDOUT
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._wait_listening()
-
-    def _wait_listening(self, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit(f"gunicorn did not listen within {seconds} s:\n{self.log_tail()}")
-
-    def warm(self, path: str, host: str, count: int) -> None:
-        """Requests until every worker has imported the app and opened its pool (gunicorn forks lazily)."""
-        with requests.Session() as session:
-            for _ in range(count):
-                session.get(self.url + path, headers={"Host": host}, timeout=60)
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = ""
-        for path in (self.log_path, self.log_path.with_suffix(".out")):
-            if path.exists():
-                text += path.read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._output.close()
-
-
-def server_env(database_url: str, scratch: Path) -> dict:
-    """The served app's settings: the bench database, jobs on an in-process thread, mail into files."""
-    return {
-        "DATABASE_URL": database_url,
-        "TERMIN_APP_HOST": APP_HOST,
-        "TERMIN_SECRET_KEY": "bench-secret-key",
-        "TERMIN_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
-        "TERMIN_JOBS_MODE": "thread",
-        "TERMIN_MAIL_DIR": str(scratch / "mail"),
-        "REDIS_URL": "",
-    }
+    with seeding(database_url):
+        tenant = factories.make_tenant("Race Company")
+        rep = factories.make_user(tenant, seat="sales", email="rep@race.example.com")
+        page = factories.make_page(rep, slug="race", increment=30, min_notice=0, horizon_days=90)
+        # Tomorrow on: no slot turns into the past while the rounds run.
+        now = datetime.now(UTC)
+        start = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        slots = pages.free_slots(page, start, start + timedelta(days=80), now=now)
+        if len(slots) < rounds:
+            raise SystemExit(f"the page offers {len(slots)} slots, fewer than {rounds} rounds")
+        world = {"rep_id": rep.id, "path": pages.page_path(page), "slots": [s.isoformat() for s in slots]}
+    world["slots"] = world["slots"][:rounds]
+    return world
 
 
 # --- The race -----------------------------------------------------------------------------------------------
@@ -293,36 +194,6 @@ def check_database(database_url: str, rep_id: int) -> dict:
     return {"overlapping_pairs": overlaps, "confirmed": confirmed, "slots_booked_twice": per_slot}
 
 
-def drop_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-
-
-def machine(database_url: str) -> dict:
-    cpu = ""
-    if Path("/proc/cpuinfo").exists():
-        cpu = next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            "",
-        )
-    admin = make_url(database_url).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False)) as connection:
-        server = connection.execute("SHOW server_version").fetchone()[0]
-    return {
-        "cpu": cpu or platform.processor(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "postgresql": server,
-        "load_before": round(os.getloadavg()[0], 2),
-    }
-
-
 # --- The report ---------------------------------------------------------------------------------------------
 
 
@@ -397,16 +268,6 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_docs(results: dict) -> None:
-    # Only the text between the race markers is ours; other scripts own their own sections of the file.
-    text = DOCS.read_text()
-    if BEGIN not in text or END not in text:
-        text = f"{text.rstrip()}\n\n## Booking race (`bench/race.py`)\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOCS.write_text(f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=200)
@@ -418,52 +279,45 @@ def main() -> int:
     args = parser.parse_args()
 
     results: dict = {
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(args.database_url),
+        "measured_at": measured_at(),
+        "machine": {**machine(args.database_url), "load_before": round(os.getloadavg()[0], 2)},
         "parameters": {k: getattr(args, k) for k in ("rounds", "clients", "workers", "threads")},
     }
-    server = None
-    try:
-        recreate_database(args.database_url)
+    with throwaway_database(args.database_url):
         world = seed(args.database_url, args.rounds)
         with tempfile.TemporaryDirectory(prefix="termin-race-") as scratch:
             env = server_env(args.database_url, Path(scratch))
-            server = Gunicorn(
-                "wsgi:app",
-                workers=args.workers,
-                threads=args.threads,
-                env=env,
-                log_path=Path(scratch) / "gunicorn.log",
-            )
-            day = world["slots"][0][:10]
-            server.warm(
-                f"{world['path']}/slots.json?start={day}&days=1&tz=Europe/Warsaw", APP_HOST, 4 * args.workers
-            )
-            log(f"racing {args.clients} clients for {args.rounds} slots on {server.url}{world['path']}")
-            try:
-                rounds = race(server.url, world["path"], world["slots"], args.clients)
-            except SystemExit:
-                log(f"server log:\n{server.log_tail()}")
-                raise
-            database = check_database(args.database_url, world["rep_id"])
-            results["summary"] = summarise(rounds, database, args.clients)
-            results["rounds"] = [
-                {"slot": r["slot"], "statuses": r["statuses"], "wall_ms": round(r["wall_seconds"] * 1000, 1)}
-                for r in rounds
-            ]
-            if not results["summary"]["guarantee_held"]:
-                log(f"server log:\n{server.log_tail()}")
-            server.close()
-            server = None
-    finally:
-        if server is not None:
-            server.close()
-        drop_database(args.database_url)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    log(f"wrote {RESULTS.relative_to(ROOT)}")
+            log_path = Path(scratch) / "gunicorn.log"
+            with Gunicorn(
+                "wsgi:app", workers=args.workers, threads=args.threads, env=env, log_path=log_path
+            ) as server:
+                day = world["slots"][0][:10]
+                server.warm(
+                    f"{world['path']}/slots.json?start={day}&days=1&tz=Europe/Warsaw",
+                    APP_HOST,
+                    4 * args.workers,
+                )
+                log(f"racing {args.clients} clients for {args.rounds} slots on {server.url}{world['path']}")
+                try:
+                    rounds = race(server.url, world["path"], world["slots"], args.clients)
+                except SystemExit:
+                    log(f"server log:\n{server.log_tail()}")
+                    raise
+                database = check_database(args.database_url, world["rep_id"])
+                results["summary"] = summarise(rounds, database, args.clients)
+                results["rounds"] = [
+                    {
+                        "slot": r["slot"],
+                        "statuses": r["statuses"],
+                        "wall_ms": round(r["wall_seconds"] * 1000, 1),
+                    }
+                    for r in rounds
+                ]
+                if not results["summary"]["guarantee_held"]:
+                    log(f"server log:\n{server.log_tail()}")
+    write_results(RESULTS, results)
     if not args.no_docs:
-        write_docs(results)
+        write_section(BEGIN, END, table(results), heading="## Booking race (`bench/race.py`)")
         log(f"updated {DOCS.relative_to(ROOT)}")
     print(table(results))
     for detail in results["summary"]["details"]:

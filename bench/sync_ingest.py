@@ -47,11 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests.fakes (the emulator, Radicale) is not an installed package
 
-import psycopg
 import requests
 import sqlalchemy as sa
-from flask_migrate import upgrade
-from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.crm.models import Contact
@@ -61,17 +58,23 @@ from app.sync import services as sync
 from app.sync.models import Calendar
 from app.sync.providers.caldav import CalDAVProvider
 from app.sync.providers.google import GoogleCalendarProvider
+from bench.common import (
+    DATABASE_URL,
+    DOCS,
+    log,
+    machine,
+    measured_at,
+    throwaway_database,
+    write_results,
+    write_section,
+)
 from tests import factories
-from tests.conftest import config_for_tests, recreate_database
+from tests.conftest import config_for_tests
 from tests.fakes.google_calendar import GoogleCalendarEmulator
 from tests.fakes.radicale import REP, RadicaleServer
 from workers.worker import freeze_imports
 
-DATABASE_URL = os.environ.get(
-    "TERMIN_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/termin_bench"
-)
 RESULTS = ROOT / "bench" / "results" / "sync_ingest.json"
-DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- sync_ingest:begin -->", "<!-- sync_ingest:end -->"
 TARGET_EVENTS_PER_SECOND = 5_000
 
@@ -501,40 +504,6 @@ def summarise_incremental(runs: list[dict]) -> dict:
     }
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def drop_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-
-
-def machine(database_url: str) -> dict:
-    cpu = ""
-    if Path("/proc/cpuinfo").exists():
-        cpu = next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            "",
-        )
-    admin = make_url(database_url).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False)) as connection:
-        server = connection.execute("SHOW server_version").fetchone()[0]
-    return {
-        "cpu": cpu or platform.processor(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "postgresql": server,
-        "platform": platform.platform(),
-    }
-
-
 # --- The report ---------------------------------------------------------------------------------------------
 
 
@@ -594,15 +563,6 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_docs(results: dict) -> None:
-    text = DOCS.read_text() if DOCS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        text = f"{text.rstrip()}\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOCS.write_text(f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calendars", type=int, default=3)
@@ -628,40 +588,33 @@ def main() -> None:
     if not set(peers) <= {"google", "caldav"}:
         parser.error(f"unknown peer in {args.peers!r}: google, caldav")
     results: dict = {
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(args.database_url),
+        "measured_at": measured_at(),
+        "machine": {**machine(args.database_url), "platform": platform.platform()},
         "parameters": {"calendars": args.calendars, "events": args.events, "runs": args.runs},
         "peers": {},
     }
-    bench = Bench(args)
-    try:
-        recreate_database(args.database_url)
-        app = create_app(config_for_tests(args.database_url))
-        with app.app_context():
-            upgrade()
-            db.engine.dispose()
-        with tempfile.TemporaryDirectory(prefix="termin-bench-") as scratch:
-            for name in peers:
-                log(f"seeding {name}: {args.calendars} x {args.events} events")
-                if name == "google":
-                    peer = GooglePeer(args.calendars, args.events)
-                else:
-                    peer = RadicalePeer(args.calendars, args.events, Path(scratch) / "radicale")
-                try:
-                    results["peers"][name] = bench.measure(peer)
-                finally:
-                    peer.close()
-    finally:
-        bench.close()
-        drop_database(args.database_url)
+    with throwaway_database(args.database_url):
+        bench = Bench(args)
+        try:
+            with tempfile.TemporaryDirectory(prefix="termin-bench-") as scratch:
+                for name in peers:
+                    log(f"seeding {name}: {args.calendars} x {args.events} events")
+                    if name == "google":
+                        peer = GooglePeer(args.calendars, args.events)
+                    else:
+                        peer = RadicalePeer(args.calendars, args.events, Path(scratch) / "radicale")
+                    try:
+                        results["peers"][name] = bench.measure(peer)
+                    finally:
+                        peer.close()
+        finally:
+            bench.close()
     if args.quick:
         print(json.dumps(results["peers"], indent=2))
         return
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    log(f"wrote {RESULTS.relative_to(ROOT)}")
+    write_results(RESULTS, results)
     if not args.no_docs:
-        write_docs(results)
+        write_section(BEGIN, END, table(results))
         log(f"updated {DOCS.relative_to(ROOT)}")
     print(table(results))
 

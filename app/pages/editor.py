@@ -1,8 +1,10 @@
 """The rep's side of scheduling pages: list, create, edit, preview, share, delete (P1-P4, D1, D3, D4).
 
 App host only (no view here is ``@public``) and signed in. A rep sees and changes only their own pages and
-bookings: another tenant's ids, and a colleague's, answer 404. Every form is a plain POST answered with a
-303, or the form again with 422 and the error beside its field.
+bookings: another tenant's ids, and a colleague's, answer 404. An admin also manages the pages of every user
+of their own tenant (``/pages/team``; the page keeps its owner), by ``services.can_manage_page``; bookings
+stay the rep's own. Every form is a plain POST answered with a 303, or the form again with 422 and the error
+beside its field.
 """
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -16,6 +18,8 @@ from app.extensions import db
 from app.pages import links, services
 from app.pages.forms import CancelBookingForm, PageForm, SwitchForm, UserSlugForm
 from app.pages.models import Booking, SchedulingPage
+from app.tenants import services as tenants
+from app.tenants.models import User
 from app.tenants.views import admin_required
 from app.web.links import app_host_url
 
@@ -38,10 +42,31 @@ def _tenant():
 
 
 def _page_or_404(page_id: int) -> SchedulingPage:
+    """A page of the tenant's that the signed-in user may manage (their own; any user's for an admin)."""
     page = services.get_page(_tenant(), page_id)
-    if page is None or page.owner_id != current_user.id:
+    if page is None or not services.can_manage_page(current_user, page):
         abort(404)
     return page
+
+
+def _owner_or_404() -> User:
+    """Whose new page this is: ``?owner=<user id>`` (an admin creating one for a rep), else the user's own."""
+    raw = request.args.get("owner")
+    if raw is None:
+        return current_user._get_current_object()
+    owner = tenants.get_user(_tenant(), int(raw)) if raw.isdigit() else None
+    if owner is None or not services.can_manage_pages_of(current_user, owner):
+        abort(404)
+    return owner
+
+
+def _is_own(owner: User) -> bool:
+    return owner.id == current_user.id
+
+
+def _back_to_list(owner: User):
+    """After a change: the user's own list, or the team list when an admin changed a colleague's page."""
+    return redirect(url_for("pages.index" if _is_own(owner) else "pages.team"), 303)
 
 
 def _booking_or_404(booking_id: int) -> Booking:
@@ -90,6 +115,21 @@ def _index(slug_form: UserSlugForm | None = None, status: int = 200):
 def index():
     """The rep's pages, their personal link, the P4 switches and their upcoming bookings."""
     return _index()
+
+
+@bp.get("/team")
+@admin_required
+def team():
+    """For an admin: every user of the tenant with their pages (share link, preview, edit); 403 for reps."""
+    try:
+        members = services.team_pages(_tenant(), current_user)
+    except services.PagesError:
+        abort(403)
+    return render_template(
+        "pages/team.html",
+        members=members,
+        page_links={page.id: links.page_url(page) for _user, pages in members for page in pages},
+    )
 
 
 @bp.post("/slug")
@@ -166,19 +206,39 @@ def _page_form(*, submitted: bool) -> PageForm:
     return PageForm(domains=verified_domains(_tenant()), app_host=current_app.config["APP_HOST"], **kwargs)
 
 
-def _render_form(form: PageForm, page: SchedulingPage | None, status: int, extra_rows: int = 3):
+def _render_form(form: PageForm, page: SchedulingPage | None, owner: User, status: int, extra_rows: int = 3):
     form.add_empty_questions(extra_rows)
-    return render_template("pages/form.html", form=form, page=page, weekdays=form.day_fields), status
+    action = (
+        url_for("pages.edit_page", page_id=page.id)
+        if page is not None
+        else url_for("pages.new_page", **({} if _is_own(owner) else {"owner": owner.id}))
+    )
+    return render_template(
+        "pages/form.html",
+        form=form,
+        page=page,
+        owner=owner,
+        own=_is_own(owner),
+        action=action,
+        weekdays=form.day_fields,
+    ), status
 
 
-def _explain(form: PageForm, error: services.PagesError) -> None:
-    """Put a service refusal beside the field it names, worded for the rep."""
+def _explain(form: PageForm, error: services.PagesError, owner: User) -> None:
+    """Put a service refusal beside the field it names, worded for the rep (or the admin editing for them)."""
     if error.field == "slug":
-        pages = services.list_pages(_tenant(), current_user)
+        pages = services.list_pages(_tenant(), owner)
         holder = next((p for p in pages if p.slug == form.slug.data), None)
-        if holder is not None:
+        if holder is not None and _is_own(owner):
             message = _(
                 "Your page “%(title)s” already uses this link (%(path)s); choose another.",
+                title=holder.title,
+                path=services.page_path(holder),
+            )
+        elif holder is not None:
+            message = _(
+                "%(name)s's page “%(title)s” already uses this link (%(path)s); choose another.",
+                name=owner.name,
                 title=holder.title,
                 path=services.page_path(holder),
             )
@@ -197,80 +257,100 @@ def _explain(form: PageForm, error: services.PagesError) -> None:
 
 @bp.route("/new", methods=["GET", "POST"])
 def new_page():
+    """A new page of the user's own, or (``?owner=<id>``, admins) of a user of the same tenant."""
+    owner = _owner_or_404()
     if request.method == "GET":
         form = _page_form(submitted=False)
-        form.time_zone.data = current_user.time_zone
-        return _render_form(form, None, 200)
+        form.time_zone.data = owner.time_zone
+        return _render_form(form, None, owner, 200)
     form = _page_form(submitted=True)
     if ADD_ROWS in request.form:
-        return _render_form(form, None, 200, extra_rows=EXTRA_ROWS_ON_ASK)
+        return _render_form(form, None, owner, 200, extra_rows=EXTRA_ROWS_ON_ASK)
     if form.validate():
         try:
-            page = services.create_page(_tenant(), current_user, form.settings([]))
+            page = services.create_page(_tenant(), owner, form.settings([]))
         except services.PagesError as error:
             db.session.rollback()
-            _explain(form, error)
+            _explain(form, error, owner)
         else:
             db.session.commit()
-            flash(_("Page “%(title)s” created.", title=page.title), "success")
-            return redirect(url_for("pages.share", page_id=page.id), 303)
-    return _render_form(form, None, 422)
+            if _is_own(owner):
+                flash(_("Page “%(title)s” created.", title=page.title), "success")
+                return redirect(url_for("pages.share", page_id=page.id), 303)
+            flash(_("Page “%(title)s” created for %(name)s.", title=page.title, name=owner.name), "success")
+            return _back_to_list(owner)
+    return _render_form(form, None, owner, 422)
 
 
 @bp.route("/<int:page_id>/edit", methods=["GET", "POST"])
 def edit_page(page_id: int):
     page = _page_or_404(page_id)
+    owner = page.owner
     if request.method == "GET":
         form = _page_form(submitted=False)
         form.fill_from(page)
-        return _render_form(form, page, 200)
+        return _render_form(form, page, owner, 200)
     form = _page_form(submitted=True)
     if ADD_ROWS in request.form:
-        return _render_form(form, page, 200, extra_rows=EXTRA_ROWS_ON_ASK)
+        return _render_form(form, page, owner, 200, extra_rows=EXTRA_ROWS_ON_ASK)
     if form.validate():
         try:
             services.update_page(_tenant(), page, form.settings(list(page.questions)))
         except services.PagesError as error:
             db.session.rollback()
-            _explain(form, error)
+            _explain(form, error, owner)
         else:
             db.session.commit()
-            flash(_("Page “%(title)s” saved.", title=page.title), "success")
-            return redirect(url_for("pages.share", page_id=page.id), 303)
-    return _render_form(form, page, 422)
+            if _is_own(owner):
+                flash(_("Page “%(title)s” saved.", title=page.title), "success")
+                return redirect(url_for("pages.share", page_id=page.id), 303)
+            flash(_("%(name)s's page “%(title)s” saved.", name=owner.name, title=page.title), "success")
+            return _back_to_list(owner)
+    return _render_form(form, page, owner, 422)
 
 
 @bp.get("/<int:page_id>")
 def share(page_id: int):
     """The page's share link, preview and embed code, on its current host."""
     page = _page_or_404(page_id)
-    return render_template("pages/share.html", page=page, link=links.page_url(page), embed=embed_code(page))
+    return render_template(
+        "pages/share.html",
+        page=page,
+        own=_is_own(page.owner),
+        link=links.page_url(page),
+        embed=embed_code(page),
+    )
 
 
 @bp.post("/<int:page_id>/default")
 def make_default(page_id: int):
     """P3: the page used when a meeting link goes into an email; served at /meetings/<user-slug>."""
     page = _page_or_404(page_id)
-    services.set_default_page(_tenant(), current_user, page)
+    owner = page.owner
+    services.set_default_page(_tenant(), owner, page)
     db.session.commit()
-    flash(_("“%(title)s” is now your default page.", title=page.title), "success")
-    return redirect(url_for("pages.index"), 303)
+    if _is_own(owner):
+        flash(_("“%(title)s” is now your default page.", title=page.title), "success")
+    else:
+        flash(_("“%(title)s” is now %(name)s's default page.", title=page.title, name=owner.name), "success")
+    return _back_to_list(owner)
 
 
 @bp.route("/<int:page_id>/delete", methods=["GET", "POST"])
 def delete_page(page_id: int):
     """GET asks to confirm (no JavaScript needed); POST deletes. Bookings made on it stay."""
     page = _page_or_404(page_id)
+    owner, own = page.owner, _is_own(page.owner)
     form = CancelBookingForm()  # only its CSRF token is used
     if form.is_submitted():
         if not form.validate():
-            return render_template("pages/delete.html", page=page, form=form), 422
+            return render_template("pages/delete.html", page=page, own=own, form=form), 422
         title = page.title
         services.delete_page(_tenant(), page)
         db.session.commit()
         flash(_("Page “%(title)s” deleted. Meetings booked on it stay.", title=title), "success")
-        return redirect(url_for("pages.index"), 303)
-    return render_template("pages/delete.html", page=page, form=form)
+        return _back_to_list(owner)
+    return render_template("pages/delete.html", page=page, own=own, form=form)
 
 
 # --- Bookings ---------------------------------------------------------------------------------------------

@@ -65,13 +65,8 @@ def booking_confirmed(booking: Booking, token: str) -> None:
     with _rep_locale(owner):
         when = _when(booking.start_at, booking.end_at, owner.time_zone)
         body = [
-            _(
-                "%(visitor)s (%(email)s) booked “%(page)s” with you.",
-                visitor=booking.visitor_name,
-                email=booking.email,
-                page=_page_title(booking),
-            ),
-            "\n".join(_rep_details(booking, when)),
+            _("%(visitor)s (%(email)s) booked “%(page)s” with you.", **_visitor_and_page(booking)),
+            "\n".join(_time_and_place(booking, when)),
         ]
         body += _answers(booking)
         body += _rep_footer(booking)
@@ -113,11 +108,9 @@ def booking_rescheduled(
         body = [
             _(
                 "%(visitor)s (%(email)s) moved their booking of “%(page)s” to a new time.",
-                visitor=booking.visitor_name,
-                email=booking.email,
-                page=_page_title(booking),
+                **_visitor_and_page(booking),
             ),
-            "\n".join(_rep_details(booking, when)),
+            "\n".join(_time_and_place(booking, when)),
             _("Previous time: %(when)s", when=before),
         ]
         body += _rep_footer(booking)
@@ -159,13 +152,8 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
     with _rep_locale(owner):
         when = _when(booking.start_at, booking.end_at, owner.time_zone)
         body = [
-            _(
-                "%(visitor)s (%(email)s) cancelled their booking of “%(page)s”.",
-                visitor=booking.visitor_name,
-                email=booking.email,
-                page=_page_title(booking),
-            ),
-            "\n".join(_rep_details(booking, when)),
+            _("%(visitor)s (%(email)s) cancelled their booking of “%(page)s”.", **_visitor_and_page(booking)),
+            "\n".join(_time_and_place(booking, when)),
             _("Their reason: %(reason)s", reason=reason) if reason else _("They gave no reason."),
         ]
         body += _rep_footer(booking, calendar_note=False)
@@ -241,18 +229,17 @@ def _location(booking: Booking) -> str:
     return booking.page.location if booking.page is not None else ""
 
 
+def _visitor_and_page(booking: Booking) -> dict:
+    """The placeholders of the rep's news: who booked (``visitor``, ``email``) and which page."""
+    return {"visitor": booking.visitor_name, "email": booking.email, "page": _page_title(booking)}
+
+
 def _details(booking: Booking, what: str, when: str) -> list[str]:
-    lines = [
-        _("What: %(what)s", what=what),
-        _("When: %(when)s", when=when),
-        _("Duration: %(minutes)s min", minutes=_minutes(booking)),
-    ]
-    if _location(booking):
-        lines.append(_("Where: %(location)s", location=_location(booking)))
-    return lines
+    """The visitor's summary: what, then when, how long and where."""
+    return [_("What: %(what)s", what=what), *_time_and_place(booking, when)]
 
 
-def _rep_details(booking: Booking, when: str) -> list[str]:
+def _time_and_place(booking: Booking, when: str) -> list[str]:
     lines = [
         _("When: %(when)s", when=when),
         _("Duration: %(minutes)s min", minutes=_minutes(booking)),

@@ -41,6 +41,18 @@ def _valid_duration(form, field) -> None:
         raise ValidationError(_l("This page offers meetings of %(offered)s minutes.", offered=offered))
 
 
+def _name_field(label, missing) -> StringField:
+    """A required name of at most ``NAME_MAX`` characters; ``missing`` is the message when it is blank."""
+    return StringField(
+        label,
+        filters=[strip],
+        validators=[
+            DataRequired(missing),
+            Length(max=NAME_MAX, message=_l("At most %(max)d characters.", max=NAME_MAX)),
+        ],
+    )
+
+
 class BookingForm(FlaskForm):
     """The fields every page asks; ``booking_form`` adds the page's questions and consent."""
 
@@ -52,22 +64,8 @@ class BookingForm(FlaskForm):
     idempotency_key = HiddenField(
         filters=[strip], validators=[Optional(), Length(max=100, message=_l("This form is damaged."))]
     )
-    first_name = StringField(
-        _l("First name"),
-        filters=[strip],
-        validators=[
-            DataRequired(_l("Enter your first name.")),
-            Length(max=NAME_MAX, message=_l("At most %(max)d characters.", max=NAME_MAX)),
-        ],
-    )
-    last_name = StringField(
-        _l("Last name"),
-        filters=[strip],
-        validators=[
-            DataRequired(_l("Enter your last name.")),
-            Length(max=NAME_MAX, message=_l("At most %(max)d characters.", max=NAME_MAX)),
-        ],
-    )
+    first_name = _name_field(_l("First name"), _l("Enter your first name."))
+    last_name = _name_field(_l("Last name"), _l("Enter your last name."))
     email = EmailField(
         _l("Email"),
         filters=[strip],

@@ -97,6 +97,36 @@ def default_page(tenant: Tenant, owner: User) -> SchedulingPage | None:
     )
 
 
+def can_manage_pages_of(actor: User, owner: User) -> bool:
+    """Who may see and change ``owner``'s pages: the rep themself, or an admin of the same tenant.
+    The one rule of the editor; the page keeps its owner whoever edits it."""
+    if actor.tenant_id != owner.tenant_id:
+        return False
+    return actor.id == owner.id or actor.is_admin
+
+
+def can_manage_page(actor: User, page: SchedulingPage) -> bool:
+    return page.tenant_id == actor.tenant_id and can_manage_pages_of(actor, page.owner)
+
+
+def team_pages(tenant: Tenant, actor: User) -> list[tuple[User, list[SchedulingPage]]]:
+    """Every user of the tenant (by name) with their pages, for an admin; ``PagesError`` for anyone else."""
+    if not actor.is_admin or actor.tenant_id != tenant.id:
+        raise PagesError("Only an admin can see the team's scheduling pages.")
+    users = db.session.scalars(
+        sa.select(User).where(User.tenant_id == tenant.id).order_by(User.name, User.id)
+    )
+    pages = db.session.scalars(
+        sa.select(SchedulingPage)
+        .where(SchedulingPage.tenant_id == tenant.id)
+        .order_by(SchedulingPage.is_default.desc(), SchedulingPage.title, SchedulingPage.id)
+    )
+    by_owner: dict[int, list[SchedulingPage]] = {}
+    for page in pages:
+        by_owner.setdefault(page.owner_id, []).append(page)
+    return [(user, by_owner.get(user.id, [])) for user in users]
+
+
 def page_rules(page: SchedulingPage) -> availability.PageRules:
     """The page's stored settings as the slot engine's rules."""
     weekly = tuple(

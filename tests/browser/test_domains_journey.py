@@ -1,4 +1,5 @@
-"""An admin brings the company's own domain; a rep moves a page onto it; old links follow (D1, D3, D5, D6)."""
+"""An admin brings the company's own domain and moves a rep's page onto it; old links follow (D1, D3, D5,
+D6)."""
 
 import re
 
@@ -6,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.extensions import db
+from app.pages.models import SchedulingPage
 from tests import factories
 from tests.fakes.dns_server import FakeDns
 
@@ -33,13 +35,13 @@ def _sign_in(page, live, email):
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_admin_verifies_a_domain_rep_moves_a_page_there_and_the_old_link_follows(live, page, dns):
+def test_admin_verifies_a_domain_moves_a_reps_page_there_and_the_old_link_follows(live, page, dns):
     with live.app.app_context():
         tenant = factories.make_tenant("Acme")
         admin = factories.make_user(tenant, role="admin", email="ada@acme.example")
         rep = factories.make_user(tenant, seat="sales", email="rita@acme.example", name="Rita Rep")
         factories.make_page(rep, slug="intro", title="Intro call")
-        admin_email, rep_email, rep_slug = admin.email, rep.email, rep.page_slug
+        admin_email, rep_id, rep_slug = admin.email, rep.id, rep.page_slug
         db.session.commit()
 
     _sign_in(page, live, admin_email)
@@ -60,19 +62,30 @@ def test_admin_verifies_a_domain_rep_moves_a_page_there_and_the_old_link_follows
     page.locator("article.domain").get_by_role("button", name="Verify").click()
     expect(page.locator("article.domain")).to_have_attribute("data-status", "verified")
     expect(page.locator("article.domain .badge")).to_have_text("Verified")
-    page.get_by_role("button", name="Sign out").click()
 
-    # Her only page is her default one (P3), so its link is her own path.
+    # The admin moves Rita's page from the team list. Her only page is her default one (P3), so its link
+    # is her own path.
     old_url = live.url(f"/meetings/{rep_slug}")
-    _sign_in(page, live, rep_email)
     page.get_by_role("link", name="Scheduling pages").click()
-    item = page.locator("#pages-list li.page-item[data-page-slug=intro]")
-    expect(item.locator("input[id^=share-link]")).to_have_value(old_url)
+    page.get_by_role("link", name="Team pages").click()
+    rita = page.locator(f"section.team-member[data-user-id='{rep_id}']")
+    expect(rita.get_by_role("heading", name="Rita Rep")).to_be_visible()
+    item = rita.locator("li.page-item[data-page-slug=intro]")
+    expect(item.locator("input.share-link")).to_have_value(old_url)
     item.locator(".edit-link").click()
+    expect(page.locator("#page-owner")).to_contain_text("Rita Rep's page")
     page.get_by_label("Served on").select_option(label=DOMAIN)
     page.get_by_role("button", name="Save page").click()
+
+    # Back on the team list: the page is still Rita's, and its share link is on the new host.
     new_url = live.url(f"/meetings/{rep_slug}", host=DOMAIN)
-    expect(page.locator("#share-link")).to_have_value(new_url)
+    expect(page.get_by_role("heading", name="Team pages", exact=True)).to_be_visible()
+    expect(page.locator(".flash.success")).to_contain_text("Rita Rep's page “Intro call” saved.")
+    expect(item.locator("input.share-link")).to_have_value(new_url)
+    with live.app.app_context():
+        moved = db.session.scalar(db.select(SchedulingPage).where(SchedulingPage.slug == "intro"))
+        assert moved.owner_id == rep_id
+        assert moved.domain.hostname == DOMAIN
 
     page.goto(new_url)
     expect(page.get_by_role("heading", name="Intro call")).to_be_visible()

@@ -1,6 +1,6 @@
 """The booking transaction: re-check, exclusion, idempotency, contact, meeting, calendar write (P6, C10)."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -12,27 +12,7 @@ from app.mail.models import OutboxMessage
 from app.pages import services as pages
 from app.pages.models import Booking
 from tests import factories
-
-# A Monday, far enough ahead that "now" below never reaches it.
-MONDAY = date(2030, 1, 7)
-NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
-
-
-def _at(hour: int, minute: int = 0) -> datetime:
-    # Europe/Warsaw is UTC+1 in January.
-    return datetime(MONDAY.year, MONDAY.month, MONDAY.day, hour - 1, minute, tzinfo=UTC)
-
-
-def _request(start: datetime, *, key: str = "k1", email: str = "visitor@example.org") -> pages.BookingRequest:
-    return pages.BookingRequest(
-        start=start,
-        duration=timedelta(minutes=30),
-        first_name="Vera",
-        last_name="Visitor",
-        email=email,
-        time_zone="Europe/Warsaw",
-        idempotency_key=key,
-    )
+from tests.pages.helpers import NOW, at, booking_request
 
 
 @pytest.fixture
@@ -43,13 +23,13 @@ def page(app_ctx):
 
 
 def test_booking_logs_meeting_and_contact(page):
-    result = pages.book(page, _request(_at(10)), now=NOW)
+    result = pages.book(page, booking_request(at(10)), now=NOW)
 
     booking = result.booking
     assert result.created
     assert result.token
-    assert booking.start_at == _at(10)
-    assert booking.end_at == _at(10, 30)
+    assert booking.start_at == at(10)
+    assert booking.end_at == at(10, 30)
     assert booking.meeting.source == "page"
     assert booking.meeting.contacts == [booking.contact]
     assert booking.contact.email == "visitor@example.org"
@@ -59,8 +39,8 @@ def test_booking_logs_meeting_and_contact(page):
 
 
 def test_the_same_key_twice_is_one_booking(page):
-    first = pages.book(page, _request(_at(10)), now=NOW)
-    again = pages.book(page, _request(_at(10)), now=NOW)
+    first = pages.book(page, booking_request(at(10)), now=NOW)
+    again = pages.book(page, booking_request(at(10)), now=NOW)
 
     assert not again.created
     assert again.booking.id == first.booking.id
@@ -68,11 +48,11 @@ def test_the_same_key_twice_is_one_booking(page):
 
 
 def test_a_taken_slot_is_refused_and_writes_nothing(page):
-    pages.book(page, _request(_at(10)), now=NOW)
+    pages.book(page, booking_request(at(10)), now=NOW)
     meetings = db.session.scalar(sa.select(sa.func.count()).select_from(Meeting))
 
     with pytest.raises(pages.SlotTaken):
-        pages.book(page, _request(_at(10), key="k2", email="other@example.org"), now=NOW)
+        pages.book(page, booking_request(at(10), idempotency_key="k2", email="other@example.org"), now=NOW)
 
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Meeting)) == meetings
     assert db.session.scalar(sa.select(Contact).where(Contact.email == "other@example.org")) is None
@@ -81,15 +61,15 @@ def test_a_taken_slot_is_refused_and_writes_nothing(page):
 @pytest.mark.parametrize(
     ("start", "message"),
     [
-        (_at(10, 10), "not offered"),  # off the 30-minute grid
-        (_at(18), "not offered"),  # after hours
+        (at(10, 10), "not offered"),  # off the 30-minute grid
+        (at(18), "not offered"),  # after hours
         (datetime(2029, 12, 31, 9, tzinfo=UTC), "in the past"),
         (datetime(2030, 6, 3, 9, tzinfo=UTC), "not offered"),  # beyond the 60-day horizon
     ],
 )
 def test_a_start_the_page_does_not_offer_names_the_field(page, start, message):
     with pytest.raises(pages.PagesError) as refused:
-        pages.book(page, _request(start), now=NOW)
+        pages.book(page, booking_request(start), now=NOW)
 
     assert not isinstance(refused.value, pages.SlotTaken)
     assert refused.value.field == "start"
@@ -97,13 +77,13 @@ def test_a_start_the_page_does_not_offer_names_the_field(page, start, message):
 
 
 def test_the_database_refuses_overlapping_bookings_even_without_the_service(page):
-    pages.book(page, _request(_at(10)), now=NOW)
+    pages.book(page, booking_request(at(10)), now=NOW)
     overlapping = Booking(
         tenant_id=page.tenant_id,
         page=page,
         owner=page.owner,
-        start_at=_at(10, 15),
-        end_at=_at(10, 45),
+        start_at=at(10, 15),
+        end_at=at(10, 45),
         idempotency_key="raw",
         first_name="A",
         last_name="B",
@@ -120,29 +100,29 @@ def test_the_database_refuses_overlapping_bookings_even_without_the_service(page
 
 
 def test_a_cancelled_booking_frees_its_time(page):
-    first = pages.book(page, _request(_at(10)), now=NOW)
+    first = pages.book(page, booking_request(at(10)), now=NOW)
     pages.cancel_booking(first.booking, by_visitor=True, now=NOW)
 
-    second = pages.book(page, _request(_at(10), key="k2"), now=NOW)
+    second = pages.book(page, booking_request(at(10), idempotency_key="k2"), now=NOW)
 
     assert second.created
     assert first.booking.meeting.status == "cancelled"
 
 
 def test_reschedule_moves_booking_and_meeting(page):
-    result = pages.book(page, _request(_at(10)), now=NOW)
+    result = pages.book(page, booking_request(at(10)), now=NOW)
 
-    pages.reschedule_booking(result.booking, _at(11), result.token, now=NOW)
+    pages.reschedule_booking(result.booking, at(11), result.token, now=NOW)
 
-    assert result.booking.start_at == _at(11)
-    assert result.booking.meeting.start_at == _at(11)
+    assert result.booking.start_at == at(11)
+    assert result.booking.meeting.start_at == at(11)
     assert result.booking.meeting.sequence == 1
     # Its old time is free again for someone else.
-    assert pages.book(page, _request(_at(10), key="k2"), now=NOW).created
+    assert pages.book(page, booking_request(at(10), idempotency_key="k2"), now=NOW).created
 
 
 def test_no_calendar_means_no_calendar_write(page):
-    pages.book(page, _request(_at(10)), now=NOW)
+    pages.book(page, booking_request(at(10)), now=NOW)
 
     kinds = db.session.scalars(sa.select(OutboxMessage.kind)).all()
     assert "calendar.write_meeting" not in kinds

@@ -1,6 +1,6 @@
 """The emails of a booking (P6, C11): who gets what, in which language and zone, with which links and .ics."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 
 import icalendar
 import pytest
@@ -16,33 +16,17 @@ from app.sync.providers.base import Account, RemoteCalendar
 from tests import factories
 from tests.conftest import APP_HOST
 from tests.fakes import smtp as fake_smtp
+from tests.pages.helpers import NOW, at, booking_request
 
 smtp_server = fake_smtp.smtp_server
 
-# A Monday, far enough ahead that "now" below never reaches it.
-MONDAY = date(2030, 1, 7)
-NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 REP_EMAIL = "ada@acme.example"
 VISITOR = "vera@example.org"
 
 
-def _at(hour: int, minute: int = 0) -> datetime:
-    """``hour`` on MONDAY in Europe/Warsaw (UTC+1 in January), as UTC."""
-    return datetime(MONDAY.year, MONDAY.month, MONDAY.day, hour - 1, minute, tzinfo=UTC)
-
-
 def _request(start: datetime, **fields) -> pages.BookingRequest:
-    values = dict(
-        start=start,
-        duration=timedelta(minutes=30),
-        first_name="Vera",
-        last_name="Visitor",
-        email=VISITOR,
-        time_zone="America/New_York",
-        idempotency_key="k1",
-        locale="en",
-    )
-    return pages.BookingRequest(**{**values, **fields})
+    defaults = {"email": VISITOR, "time_zone": "America/New_York", "locale": "en"}
+    return booking_request(start, **{**defaults, **fields})
 
 
 def mails(tenant_id: int | None = None) -> list[dict]:
@@ -84,7 +68,7 @@ def page(rep):
 
 def book(page, **fields) -> pages.BookingResult:
     answers = ({"id": "q1", "label": "Company size", "answer": "50 people"},)
-    return pages.book(page, _request(fields.pop("start", _at(10)), answers=answers, **fields), now=NOW)
+    return pages.book(page, _request(fields.pop("start", at(10)), answers=answers, **fields), now=NOW)
 
 
 # --- Confirmation ------------------------------------------------------------------------------------------
@@ -129,8 +113,8 @@ def test_visitor_confirmation_carries_the_invitation_with_the_meetings_uid(page,
     assert meeting.uid.endswith(f"@{APP_HOST}")
     assert str(event["UID"]) == meeting.uid
     assert event["SEQUENCE"] == 0
-    assert event.decoded("DTSTART") == _at(10)
-    assert event.decoded("DTEND") == _at(10, 30)
+    assert event.decoded("DTSTART") == at(10)
+    assert event.decoded("DTEND") == at(10, 30)
     assert str(event["ORGANIZER"]) == f"mailto:{REP_EMAIL}"
     assert event["ORGANIZER"].params["CN"] == "Ada Rep"
     assert str(event["ATTENDEE"]) == f"mailto:{VISITOR}"
@@ -250,7 +234,7 @@ def test_reschedule_tells_both_sides_with_a_newer_invitation(page, rep):
     booking = result.booking
     uid = booking.meeting.uid
 
-    pages.reschedule_booking(booking, _at(11), result.token, now=NOW)
+    pages.reschedule_booking(booking, at(11), result.token, now=NOW)
 
     visitor_mails = mail_to(VISITOR)
     assert len(visitor_mails) == 2
@@ -266,7 +250,7 @@ def test_reschedule_tells_both_sides_with_a_newer_invitation(page, rep):
     assert str(event["UID"]) == uid == booking.meeting.uid
     assert booking.meeting.sequence == 1
     assert event["SEQUENCE"] == 1
-    assert event.decoded("DTSTART") == _at(11)
+    assert event.decoded("DTSTART") == at(11)
     assert str(event["ATTENDEE"]) == f"mailto:{VISITOR}"
 
     notice = mail_to(REP_EMAIL)[-1]
@@ -284,7 +268,7 @@ def test_reschedule_tells_both_sides_with_a_newer_invitation(page, rep):
 def test_visitor_cancelling_tells_the_rep_why_and_takes_it_out_of_their_calendar(page, rep):
     result = book(page)
     booking = result.booking
-    pages.reschedule_booking(booking, _at(11), result.token, now=NOW)
+    pages.reschedule_booking(booking, at(11), result.token, now=NOW)
 
     pages.cancel_booking(booking, reason="Found another vendor", by_visitor=True, now=NOW)
 
@@ -403,11 +387,11 @@ def test_nothing_reaches_another_tenants_rep(page, rep, tenant):
     # The visitor is already a contact at Globex; Acme's booking mails only Acme's people.
     factories.make_contact(globex, email=VISITOR)
     result = book(page)
-    pages.reschedule_booking(result.booking, _at(11), result.token, now=NOW)
+    pages.reschedule_booking(result.booking, at(11), result.token, now=NOW)
     pages.cancel_booking(result.booking, by_visitor=True, now=NOW)
     _pause(tenant, rep)
     with pytest.raises(pages.BookingPaused):
-        book(page, idempotency_key="k2", start=_at(12))
+        book(page, idempotency_key="k2", start=at(12))
 
     sent = mails()
     assert len(sent) == 7

@@ -13,7 +13,7 @@ from app.pages import services as pages
 from app.tenants.models import User
 from app.web import tenancy
 from tests.conftest import APP_HOST, Client
-from tests.pages.test_public_page import ACME_HOST, GLOBEX_HOST, build_site, slot_starts
+from tests.pages.helpers import ACME_HOST, GLOBEX_HOST, build_site, slot_starts
 
 TTL = 5
 START = "2030-01-07T10:00:00+01:00"
@@ -70,6 +70,18 @@ def fresh(app, host: str = APP_HOST) -> Client:
     return Client(app, host)
 
 
+def book(app, path: str):
+    """A new visitor books START on the page at ``path``, as a JSON client; the answer."""
+    fields = {
+        "start": START,
+        "first_name": "Vera",
+        "last_name": "V",
+        "email": "v@example.org",
+        "tz": "Europe/Warsaw",
+    }
+    return fresh(app).post(f"{path}/book", json=fields, headers={"Accept": "application/json"})
+
+
 def hits(app) -> int:
     return page_cache.page_cache(app).hits
 
@@ -118,17 +130,7 @@ def test_a_booking_drops_the_pages_entries_at_once(app, site):
     assert START in slot_starts(fresh(app).get(path))  # from the cache
     assert hits(app) == 1
 
-    booked = fresh(app).post(
-        f"{site.intro_path}/book",
-        json={
-            "start": START,
-            "first_name": "Vera",
-            "last_name": "V",
-            "email": "v@example.org",
-            "tz": "Europe/Warsaw",
-        },
-        headers={"Accept": "application/json"},
-    )
+    booked = book(app, site.intro_path)
     assert booked.status_code == 201, booked.get_data(as_text=True)
 
     assert START not in slot_starts(fresh(app).get(path))
@@ -137,21 +139,7 @@ def test_a_booking_drops_the_pages_entries_at_once(app, site):
 
 
 def test_a_cancel_drops_the_pages_entries(app, site):
-    booked = (
-        fresh(app)
-        .post(
-            f"{site.intro_path}/book",
-            json={
-                "start": START,
-                "first_name": "Vera",
-                "last_name": "V",
-                "email": "v@example.org",
-                "tz": "Europe/Warsaw",
-            },
-            headers={"Accept": "application/json"},
-        )
-        .get_json()["booking"]
-    )
+    booked = book(app, site.intro_path).get_json()["booking"]
     token = booked["manage_url"].rsplit("/", 1)[1]
     path = f"{site.intro_path}?day=2030-01-07"
     assert START not in slot_starts(fresh(app).get(path))
@@ -299,21 +287,7 @@ def test_the_cache_is_bounded():
 
 
 def test_a_reschedule_drops_the_pages_entries(app, site):
-    booked = (
-        fresh(app)
-        .post(
-            f"{site.intro_path}/book",
-            json={
-                "start": START,
-                "first_name": "V",
-                "last_name": "V",
-                "email": "v@example.org",
-                "tz": "Europe/Warsaw",
-            },
-            headers={"Accept": "application/json"},
-        )
-        .get_json()["booking"]
-    )
+    booked = book(app, site.intro_path).get_json()["booking"]
     token = booked["manage_url"].rsplit("/", 1)[1]
     path = f"{site.intro_path}?day=2030-01-07"
     later = "2030-01-07T14:00:00+01:00"

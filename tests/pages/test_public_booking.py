@@ -11,23 +11,16 @@ from app.pages import services as pages
 from app.pages.models import Booking
 from app.tenants.models import User
 from tests.helpers import error_fields, snapshot
-from tests.pages.test_public_page import (
+from tests.pages.helpers import (
     ACME_HOST,
     CONSENT,
     GLOBEX_HOST,
     NOW,
-    build_site,
     field_value,
     hidden,
     make_inactive_calendar,
     slot_starts,
 )
-
-
-@pytest.fixture
-def site(app, monkeypatch):
-    return build_site(app, monkeypatch)
-
 
 START = "2030-01-07T10:00:00+01:00"
 JSON = {"Accept": "application/json"}

@@ -11,14 +11,9 @@ from app.pages.models import Booking
 from app.tenants.models import Domain, User
 from tests.conftest import APP_HOST
 from tests.helpers import error_fields, is_fragment, snapshot
-from tests.pages.test_public_page import ACME_HOST, GLOBEX_HOST, NOW, build_site, make_inactive_calendar
+from tests.pages.helpers import ACME_HOST, GLOBEX_HOST, NOW, make_inactive_calendar
 
 START = "2030-01-07T10:00:00+01:00"
-
-
-@pytest.fixture
-def site(app, monkeypatch):
-    return build_site(app, monkeypatch)
 
 
 def book(client, path: str, start: str = START, **fields) -> str:

@@ -18,14 +18,8 @@ from app.sync import factory, oauth
 from app.sync import services as sync
 from app.sync.models import BusyBlock, Calendar, SyncedEvent
 from app.sync.providers import caldav, google, microsoft
-from app.sync.providers.base import Account, RemoteCalendar
 from app.tenants.models import User
-from tests.pages.test_public_page import ACME_HOST, build_site, slot_starts
-
-
-@pytest.fixture
-def site(app, monkeypatch):
-    return build_site(app, monkeypatch)
+from tests.pages.helpers import ACME_HOST, connect_caldav, slot_starts
 
 
 @pytest.fixture
@@ -34,16 +28,7 @@ def connected(app, site):
     and a synced event keeps 10:00-11:00 on Monday busy."""
     with app.app_context():
         rep = db.session.get(User, site.acme_rep_id)
-        connection = sync.connect(
-            rep.tenant,
-            rep,
-            provider="caldav",
-            account=Account(id="acct-1", email="rita@work.example.com"),
-            calendars=[RemoteCalendar("main", "Work", "owner", is_primary=True)],
-            secret={"password": "app-password"},
-            server_url="https://caldav.example.com/",
-            username="rita",
-        )
+        connection = connect_caldav(rep)
         calendar = db.session.scalar(sa.select(Calendar).where(Calendar.connection_id == connection.id))
         start, end = datetime(2030, 1, 7, 9, tzinfo=UTC), datetime(2030, 1, 7, 10, tzinfo=UTC)
         event = SyncedEvent(

@@ -2,20 +2,13 @@
 
 import re
 
-import pytest
-
 from app.pages.public import PREFILL_COOKIE
 from tests.conftest import APP_HOST
-from tests.pages.test_public_page import ACME_HOST, GLOBEX_HOST, build_site, field_value, hidden
+from tests.pages.helpers import ACME_HOST, GLOBEX_HOST, field_value, hidden
 
 START = "2030-01-07T10:00:00+01:00"
 LATER = "2030-01-08T10:00:00+01:00"
 VERA = {"first_name": "Vera", "last_name": "Visitor", "email": "vera@example.org"}
-
-
-@pytest.fixture
-def site(app, monkeypatch):
-    return build_site(app, monkeypatch)
 
 
 def form(client, path: str, start: str = START, base_url: str | None = None):
