@@ -54,6 +54,29 @@ class Meeting(TenantOwnedMixin, TimestampMixin, db.Model):
         check_one_of("status", MEETING_STATUSES),
         sa.CheckConstraint("end_at > start_at", name="ends_after_start"),
         sa.Index("ix_meetings_tenant_id_start_at", "tenant_id", "start_at"),
+        # A calendar event is one meeting per rep and occurrence, however many of the rep's calendars hold
+        # it and however many syncs race to write it (the sync engine inserts with ON CONFLICT DO NOTHING).
+        # Two partial indexes rather than one over coalesce(recurrence_id, ...): plain columns on both
+        # PostgreSQL and SQLite, which autogenerate can compare.
+        sa.Index(
+            "uq_meetings_calendar_event",
+            "tenant_id",
+            "owner_id",
+            "uid",
+            unique=True,
+            postgresql_where=sa.text("source = 'calendar' AND recurrence_id IS NULL"),
+            sqlite_where=sa.text("source = 'calendar' AND recurrence_id IS NULL"),
+        ),
+        sa.Index(
+            "uq_meetings_calendar_occurrence",
+            "tenant_id",
+            "owner_id",
+            "uid",
+            "recurrence_id",
+            unique=True,
+            postgresql_where=sa.text("source = 'calendar' AND recurrence_id IS NOT NULL"),
+            sqlite_where=sa.text("source = 'calendar' AND recurrence_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -67,6 +90,9 @@ class Meeting(TenantOwnedMixin, TimestampMixin, db.Model):
     # The iCalendar UID of the meeting's calendar event: chosen by us before writing (crm, page), or
     # read from the calendar (calendar). Set once; a retried write reuses it and cannot duplicate.
     uid: Mapped[str | None] = mapped_column(sa.String(1024), index=True)
+    # Calendar meetings of a recurring event: which occurrence, as its original start (RECURRENCE-ID) in
+    # UTC, midnight UTC for a date; NULL for a single event. ``uid`` stays the event's own UID.
+    recurrence_id: Mapped[datetime | None] = mapped_column(UTCDateTime)
     calendar_id: Mapped[int | None] = mapped_column(sa.ForeignKey("calendars.id", ondelete="SET NULL"))
     provider_event_id: Mapped[str | None] = mapped_column(sa.String(1024))
     # RFC 5546 SEQUENCE of the event we wrote: raised on each reschedule, so an iMIP update outranks the

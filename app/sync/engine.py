@@ -49,10 +49,14 @@ cancellation, the rep declining or the last contact leaving the invitation cance
 
 Recurring events give one meeting per occurrence, as HubSpot logs them, for occurrences starting within
 ``RECURRING_MEETING_AHEAD`` (later ones are logged as the weekly listing reaches them). Meetings are keyed by
-tenant, rep and ``uid`` (``"<uid>#<recurrence id>"`` for an occurrence), so the same event in two of the
-rep's calendars is one meeting; the calendar that made it keeps it up to date, and when it loses the event
-a calendar still holding it takes over instead of cancelling. When a full listing no longer contains an
-event, meetings that already ended are left as history.
+tenant, rep, the event's own iCalendar ``uid`` and ``recurrence_id`` (the occurrence's original start in
+UTC; NULL for a single event), and two partial unique indexes on ``meetings`` hold that key for
+``source = 'calendar'``: the same event in two of the rep's calendars is one meeting. New meetings are
+inserted with ``ON CONFLICT DO NOTHING`` and the winner is read back, so two syncs racing to create the
+same meeting (two calendars, or a job re-run while the first still runs) never duplicate it and never
+fail. The calendar that made it keeps it up to date, and when it loses the event a calendar still holding
+it takes over instead of cancelling. When a full listing no longer contains an event, meetings that
+already ended are left as history.
 
 **Bad input never stops a sync.** An event without a uid, without a length (no DTEND), with an unreadable
 recurrence or an unknown time zone in it, or with values too long to store, is logged with the calendar
@@ -113,6 +117,7 @@ PG_CHUNK = 5_000  # rows per array statement on PostgreSQL
 EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 Key = tuple[str, str]  # (uid, recurrence id or "")
+MeetingKey = tuple[str, datetime | None]  # (uid, the occurrence's original start in UTC, or None)
 
 
 @dataclass
@@ -173,9 +178,10 @@ def forget_calendar(calendar: Calendar) -> int:
     return deleted
 
 
-def meeting_key(uid: str, recurrence_id: str = "") -> str:
-    """The ``Meeting.uid`` of a calendar meeting: the event's uid, with the occurrence for recurring ones."""
-    return f"{uid}#{recurrence_id}" if recurrence_id else uid
+def meeting_key(uid: str, recurrence_id: str = "") -> MeetingKey:
+    """A calendar meeting's ``(Meeting.uid, Meeting.recurrence_id)``: the event's own UID and, for one
+    occurrence of a series, its original start in UTC (midnight UTC for a date); None for a single event."""
+    return uid, (_rid_instant(recurrence_id) if recurrence_id else None)
 
 
 def sync_calendar(calendar: Calendar, provider: CalendarProvider, *, now: datetime) -> SyncReport:
@@ -342,7 +348,7 @@ class _Row:
 class _Spec:
     """The meeting an event (or one occurrence) should be."""
 
-    key: str
+    key: MeetingKey
     start: datetime
     end: datetime
     title: str
@@ -358,6 +364,10 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
 
 
 def _rid_instant(rid: str) -> datetime:
@@ -528,7 +538,7 @@ class _Applier:
             self.rows[key] = row
             self.rows_by_pid[row.provider_event_id].append(key)
             self.rows_by_uid[row.uid].append(key)
-        self._series_meetings: list[Meeting] | None = None
+        self._series_meetings: dict[str, list[Meeting]] | None = None
         # key -> removed by the provider itself (rather than just missing from a full listing)
         self._removals: dict[Key, bool] = {}
         self._removed: set[Key] = set()
@@ -774,8 +784,8 @@ class _Applier:
         self, work: list[_Item], removed: set[Key], explicit: dict[Key, bool]
     ) -> dict[Key, int | None]:
         """Create, update and cancel meetings for ``work`` and ``removed``; returns each row's meeting id."""
-        wants: dict[str, _Spec | None] = {}
-        row_key_of: dict[Key, str] = {}
+        wants: dict[MeetingKey, _Spec | None] = {}
+        row_key_of: dict[Key, MeetingKey] = {}
         series_removed: dict[str, bool] = {}
         for key in removed:
             uid, rid = key
@@ -790,7 +800,7 @@ class _Applier:
         for item in work:
             if item.series is not None:
                 series_items.append(item)
-                wants[item.uid] = None  # was it a single event before? then that meeting is over
+                wants[(item.uid, None)] = None  # was it a single event before? then that meeting is over
                 continue
             key = meeting_key(item.uid, item.rid)
             row_key_of[item.key] = key
@@ -803,16 +813,16 @@ class _Applier:
             wants.update(desired)
             low, high = self.now - MEETING_LOOKBACK, self.now + RECURRING_MEETING_AHEAD
             for meeting in self._occurrence_meetings(item.uid):
-                rid = meeting.uid[len(item.uid) + 1 :]
-                if meeting.uid in desired or meeting.uid in overridden:
+                key = (meeting.uid, meeting.recurrence_id)
+                if key in desired or key in overridden:
                     continue
-                if low <= _rid_instant(rid) <= high:
-                    wants.setdefault(meeting.uid, None)
+                if low <= meeting.recurrence_id <= high:
+                    wants.setdefault(key, None)
         for uid, explicit_removal in series_removed.items():
             for meeting in self._occurrence_meetings(uid):
                 if explicit_removal or meeting.start_at >= self.now:
-                    wants.setdefault(meeting.uid, None)
-        existing = self._load_meetings([k for k, spec in wants.items() if len(k) <= 1024])
+                    wants.setdefault((meeting.uid, meeting.recurrence_id), None)
+        existing = self._load_meetings(list(wants))
         new: list[_Spec] = []
         for key, spec in wants.items():
             meeting = existing.get(key)
@@ -820,7 +830,7 @@ class _Applier:
                 if meeting is not None:
                     self._cancel(meeting)
             elif meeting is None:
-                if spec.creatable and len(key) <= 1024:
+                if spec.creatable:
                     new.append(spec)
             else:
                 self._update(meeting, spec)
@@ -858,7 +868,7 @@ class _Applier:
         )
 
     def _spec(
-        self, item: _Item, key: str, start: datetime, end: datetime, contacts: dict[str, Contact]
+        self, item: _Item, key: MeetingKey, start: datetime, end: datetime, contacts: dict[str, Contact]
     ) -> _Spec | None:
         event = item.event
         if event.created_by is not None or event.all_day or event.status == "cancelled" or item.declined:
@@ -872,20 +882,20 @@ class _Applier:
         title = event.summary.strip()[:200] or "(no title)"
         return _Spec(key, start, end, title, event.id, matched, creatable)
 
-    def _overridden_keys(self, work: list[_Item], removed: set[Key]) -> set[str]:
+    def _overridden_keys(self, work: list[_Item], removed: set[Key]) -> set[MeetingKey]:
         keys = {meeting_key(*key) for key in self.rows if key[1] and key not in removed}
         keys |= {meeting_key(item.uid, item.rid) for item in work if item.rid}
         return keys
 
     def _series_specs(
-        self, item: _Item, contacts: dict[str, Contact], overridden: set[str]
-    ) -> dict[str, _Spec | None]:
+        self, item: _Item, contacts: dict[str, Contact], overridden: set[MeetingKey]
+    ) -> dict[MeetingKey, _Spec | None]:
         if item.series is None or item.series.all_day:
             return {}
         low, high = self.now - MEETING_LOOKBACK, self.now + RECURRING_MEETING_AHEAD
-        specs: dict[str, _Spec | None] = {}
+        specs: dict[MeetingKey, _Spec | None] = {}
         for start in self._occurrences(item, low, high):
-            key = meeting_key(item.uid, start.isoformat())
+            key = (item.uid, start)
             if key not in overridden:
                 specs[key] = self._spec(item, key, start, start + item.series.duration, contacts)
         return specs
@@ -893,33 +903,26 @@ class _Applier:
     def _occurrence_meetings(self, uid: str) -> list[Meeting]:
         """This calendar's meetings for occurrences of ``uid`` (loaded once per run, only when needed)."""
         if self._series_meetings is None:
-            self._series_meetings = list(
-                db.session.scalars(
-                    sa.select(Meeting)
-                    .where(
-                        Meeting.tenant_id == self.tenant_id,
-                        Meeting.owner_id == self.user.id,
-                        Meeting.source == "calendar",
-                        Meeting.calendar_id == self.calendar.id,
-                        Meeting.uid.contains("#"),
-                    )
-                    .options(selectinload(Meeting.contacts))
+            self._series_meetings = defaultdict(list)
+            for meeting in db.session.scalars(
+                sa.select(Meeting)
+                .where(
+                    Meeting.tenant_id == self.tenant_id,
+                    Meeting.owner_id == self.user.id,
+                    Meeting.source == "calendar",
+                    Meeting.calendar_id == self.calendar.id,
+                    Meeting.recurrence_id.is_not(None),
                 )
-            )
-        prefix = f"{uid}#"
-        found = []
-        for meeting in self._series_meetings:
-            if meeting.uid.startswith(prefix):
-                try:
-                    _rid_instant(meeting.uid[len(prefix) :])
-                except ValueError:
-                    continue
-                found.append(meeting)
-        return found
+                .options(selectinload(Meeting.contacts))
+            ):
+                self._series_meetings[meeting.uid].append(meeting)
+        return self._series_meetings.get(uid, [])
 
-    def _load_meetings(self, keys: list[str]) -> dict[str, Meeting]:
-        found: dict[str, Meeting] = {}
-        for chunk in _chunks(sorted(keys), self.chunk):
+    def _load_meetings(self, keys: list[MeetingKey]) -> dict[MeetingKey, Meeting]:
+        """The rep's calendar meetings with these keys (the unique indexes allow one per key)."""
+        wanted = set(keys)
+        found: dict[MeetingKey, Meeting] = {}
+        for chunk in _chunks(sorted({uid for uid, _ in wanted}), self.chunk):
             for meeting in db.session.scalars(
                 sa.select(Meeting)
                 .where(
@@ -928,24 +931,43 @@ class _Applier:
                     Meeting.source == "calendar",
                     self._among(Meeting.uid, chunk),
                 )
-                .order_by(Meeting.id)
                 .options(selectinload(Meeting.contacts))
             ):
-                current = found.get(meeting.uid)
-                # Should two exist (two calendars racing before this rule), this calendar's own one wins.
-                if current is None or (
-                    current.calendar_id != self.calendar.id and meeting.calendar_id == self.calendar.id
-                ):
-                    found[meeting.uid] = meeting
+                key = (meeting.uid, meeting.recurrence_id)
+                if key in wanted:
+                    found[key] = meeting
+        return found
+
+    def _winners(self, keys: list[MeetingKey]) -> dict[MeetingKey, tuple[int, str]]:
+        """Id and status of the meetings another sync inserted under ``keys`` while this one ran."""
+        wanted = set(keys)
+        table = Meeting.__table__
+        found: dict[MeetingKey, tuple[int, str]] = {}
+        for chunk in _chunks(sorted({uid for uid, _ in wanted}), self.chunk):
+            for meeting_id, uid, rid, status in db.session.execute(
+                sa.select(table.c.id, table.c.uid, table.c.recurrence_id, table.c.status).where(
+                    table.c.tenant_id == self.tenant_id,
+                    table.c.owner_id == self.user.id,
+                    table.c.source == "calendar",
+                    self._among(table.c.uid, chunk),
+                )
+            ):
+                if (uid, rid) in wanted:
+                    found[(uid, rid)] = (meeting_id, status)
         return found
 
     def _mine(self, meeting: Meeting) -> bool:
         return meeting.calendar_id in (self.calendar.id, None)
 
-    def _create(self, specs: list[_Spec]) -> dict[str, int]:
-        """Insert a scheduled meeting and its contact links per spec in bulk; returns meeting ids by uid.
+    def _create(self, specs: list[_Spec]) -> dict[MeetingKey, int]:
+        """Insert a scheduled meeting and its contact links per spec in bulk; returns meeting ids by key.
 
         A full listing creates thousands at once: plain rows, not ORM objects (the session never needs them).
+        The insert does nothing where the unique key (tenant, rep, uid, recurrence id) is taken: another
+        sync (the same event in another of the rep's calendars, or a re-run job) got there first, since
+        this run read the meetings. Those keys map to that winner's meeting (when it is scheduled), which
+        its calendar keeps up to date, and get no contact links from us. Rows go in key order, so two
+        syncs inserting the same keys wait for each other on PostgreSQL instead of deadlocking.
         """
         constants = {
             "tenant_id": self.tenant_id,
@@ -956,16 +978,28 @@ class _Applier:
             "notes": "",
             "created_at": utcnow(),
         }
-        ids: dict[str, int] = {}
+        specs = sorted(specs, key=lambda s: (s.key[0], s.key[1] or EARLIEST))
+        ids: dict[MeetingKey, int] = {}
         for chunk in _chunks(specs, self.chunk):
-            rows = [(s.title, s.start, s.end, s.key, s.provider_event_id) for s in chunk]
-            written = self._insert(_PG_MEETINGS, Meeting.__table__, constants, rows, returning=("id", "uid"))
-            ids.update((uid, meeting_id) for meeting_id, uid in written)
-        links = [(ids[spec.key], contact.id) for spec in specs for contact in spec.contacts]
+            rows = [(s.title, s.start, s.end, *s.key, s.provider_event_id) for s in chunk]
+            written = self._insert(
+                _PG_MEETINGS, Meeting.__table__, constants, rows, returning=("id", "uid", "recurrence_id")
+            )
+            ids.update(((uid, _utc(rid)), meeting_id) for meeting_id, uid, rid in written)
+        mine = [spec for spec in specs if spec.key in ids]
+        links = [(ids[spec.key], contact.id) for spec in mine for contact in spec.contacts]
         for chunk in _chunks(links, self.chunk):
             self._insert(_PG_MEETING_CONTACTS, MeetingContact.__table__, {}, chunk)
-        self.report.meetings_created += len(specs)
-        self.report.rows_written += len(specs)
+        lost = [spec.key for spec in specs if spec.key not in ids]
+        if lost:
+            log.info(
+                "calendar %s (tenant %s): %d meetings made meanwhile by another sync", *self._ids(), len(lost)
+            )
+            for key, (meeting_id, status) in self._winners(lost).items():
+                if status == "scheduled":
+                    ids[key] = meeting_id
+        self.report.meetings_created += len(mine)
+        self.report.rows_written += len(mine)
         return ids
 
     def _update(self, meeting: Meeting, spec: _Spec) -> None:
@@ -1082,6 +1116,8 @@ class _Applier:
                 index_elements=["calendar_id", "uid", "recurrence_id"],
                 set_={name: statement.excluded[name] for name in updated},
             )
+        elif table.name == "meetings":
+            statement = statement.on_conflict_do_nothing()  # see _create
         if returning:
             statement = statement.returning(*(table.c[name] for name in returning))
         params = [{**constants, **dict(zip(names, row, strict=True))} for row in rows]
@@ -1231,7 +1267,7 @@ _COLUMNS = {
         "digest",
     ),
     "busy_blocks": ("synced_event_id", "start_at", "end_at"),
-    "meetings": ("title", "start_at", "end_at", "uid", "provider_event_id"),
+    "meetings": ("title", "start_at", "end_at", "uid", "recurrence_id", "provider_event_id"),
     "meeting_contacts": ("meeting_id", "contact_id"),
 }
 # On PostgreSQL a batch travels as one binary array per column (%(name)b: psycopg sends it without formatting
@@ -1257,12 +1293,14 @@ _PG_BLOCKS = (
 )
 _PG_MEETINGS = (
     "INSERT INTO meetings (tenant_id, owner_id, calendar_id, source, status, notes, created_at, "
-    "title, start_at, end_at, uid, provider_event_id) "
+    "title, start_at, end_at, uid, recurrence_id, provider_event_id) "
     "SELECT %(tenant_id)s, %(owner_id)s, %(calendar_id)s, %(source)s, %(status)s, %(notes)s, "
     "%(created_at)s, r.* FROM unnest("
     "CAST(%(title)b AS text[]), CAST(%(start_at)b AS timestamptz[]), CAST(%(end_at)b AS timestamptz[]), "
-    "CAST(%(uid)b AS text[]), CAST(%(provider_event_id)b AS text[])) AS r "
-    "RETURNING id, uid"
+    "CAST(%(uid)b AS text[]), CAST(%(recurrence_id)b AS timestamptz[]), "
+    "CAST(%(provider_event_id)b AS text[])) AS r "
+    "ON CONFLICT DO NOTHING "  # the calendar-event key: see _Applier._create
+    "RETURNING id, uid, recurrence_id"
 )
 _PG_MEETING_CONTACTS = (
     "INSERT INTO meeting_contacts (meeting_id, contact_id) "

@@ -524,7 +524,15 @@ def test_series_leave_out_moved_and_cancelled_occurrences(series_harness, series
         (moved[0], "Weekly demo (moved)"),
         (T0 + 3 * WEEK, "Weekly demo"),
     ]
-    assert meetings[1].uid == engine.meeting_key("weekly-demo@test", (T0 + WEEK).isoformat())
+    # The real UID on every occurrence; the moved one keeps its original start as its recurrence id.
+    assert [(m.uid, m.recurrence_id) for m in meetings] == [
+        ("weekly-demo@test", T0),
+        ("weekly-demo@test", T0 + WEEK),
+        ("weekly-demo@test", T0 + 3 * WEEK),
+    ]
+    assert (meetings[1].uid, meetings[1].recurrence_id) == engine.meeting_key(
+        "weekly-demo@test", (T0 + WEEK).isoformat()
+    )
     assert all(m.contacts == [world.contact] for m in meetings)
 
     # The last occurrence is cancelled too, and nothing else about the series changes.
@@ -582,7 +590,7 @@ def test_an_override_removed_from_its_calendar_object_puts_the_occurrence_back(c
     assert not report.full
     week_two = (T0 + WEEK, T0 + WEEK + HOUR)
     assert blocks_of(primary) == [(T0, T0 + HOUR), week_two, (T0 + 3 * WEEK, T0 + 3 * WEEK + HOUR)]
-    [moved_back] = [m for m in meetings_of(world.tenant) if m.uid.endswith((T0 + WEEK).isoformat())]
+    [moved_back] = [m for m in meetings_of(world.tenant) if m.recurrence_id == T0 + WEEK]
     assert (moved_back.start_at, moved_back.title, moved_back.status) == (
         T0 + WEEK,
         "Weekly demo",
@@ -863,18 +871,20 @@ def test_meetings_for_the_recent_past_and_the_next_weeks_only(app_ctx):
         ]
     )
     engine.sync_calendar(world.calendar("main"), provider, now=NOW)
-    uids = [m.uid for m in meetings_of(world.tenant)]
+    meetings = meetings_of(world.tenant)
+    uids = [m.uid for m in meetings]
     assert uids[:1] == ["last-week@test"]
     assert "last-year@test" not in uids
     assert "next-year@test" in uids  # a single event is one meeting however far ahead
-    monthly = [uid for uid in uids if uid.startswith("monthly@test#")]
-    assert len(monthly) == 3  # May, June and July 2030 start within the next 90 days
+    monthly = [m.recurrence_id for m in meetings if m.uid == "monthly@test"]
+    # May, June and July 2030 start within the next 90 days
+    assert monthly == [T0, T0.replace(month=6, day=6), T0.replace(month=7, day=6)]
 
     # A week later the next full listing reaches August's occurrence... not yet: still 90 days out only.
     calendar = world.calendar("main")
     calendar.sync_state = None
     engine.sync_calendar(calendar, provider, now=NOW + timedelta(days=10))
-    assert len([m for m in meetings_of(world.tenant) if m.uid.startswith("monthly@test#")]) == 4
+    assert len([m for m in meetings_of(world.tenant) if m.uid == "monthly@test"]) == 4
 
 
 def test_the_other_tenants_contact_is_never_touched(app_ctx):
