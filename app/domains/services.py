@@ -34,6 +34,7 @@ from app.tenants.models import Domain, Tenant, User
 MAX_HOSTNAME = 253
 MAX_ROBOTS = 20_000
 PAGES_DISALLOW = "Disallow: /meetings*"
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # controls, replaced in what a TXT record is shown as
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # Defaults of the settings this module reads (config.py documents them).
 DEFAULTS = {
@@ -193,7 +194,8 @@ def verify_domain(domain: Domain, now: datetime) -> Domain:
     elif domain.verification_token in lookup.values:
         _found(domain, now)
     else:
-        reason = "missing" if lookup.status == "missing" else "wrong_value|" + ", ".join(lookup.values)[:300]
+        found = _CONTROLS.sub("\ufffd", ", ".join(lookup.values))[:300]  # TXT strings may hold any byte
+        reason = "missing" if lookup.status == "missing" else "wrong_value|" + found
         _not_found(domain, now, reason)
     db.session.flush()
     return domain

@@ -58,6 +58,25 @@ _QUESTION_ID = re.compile(r"^q\d{1,6}$")
 OFF_WORDS = {"off", "closed", "wolne", "nieczynne"}
 
 
+NO_CONTROLS = _l("Remove the invisible control characters from this field.")
+
+
+def _text_fields(fields):
+    """Every field of a form, those of its rows (``FieldList`` of ``FormField``) included."""
+    for field in fields:
+        if isinstance(field, FieldList):
+            yield from _text_fields(field.entries)
+        elif isinstance(field, FormField):
+            yield from _text_fields(field.form)
+        else:
+            yield field
+
+
+def _no_nul(form, field) -> None:
+    if isinstance(field.data, str) and "\x00" in field.data:
+        raise ValidationError(NO_CONTROLS)
+
+
 def _length(limit: int) -> Length:
     return Length(max=limit, message=_l("At most %(max)d characters.", max=limit))
 
@@ -185,7 +204,7 @@ def parse_durations(text: str) -> list[int]:
     for part in re.split(r"[\s,;]+", (text or "").strip()):
         if not part:
             continue
-        if not part.isdigit() or not 5 <= int(part) <= MAX_MINUTES:
+        if not (part.isascii() and part.isdigit()) or not 5 <= int(part) <= MAX_MINUTES:
             raise ValidationError(
                 _l("Give each length as whole minutes from 5 to %(max)d, like 30, 60.", max=MAX_MINUTES)
             )
@@ -365,12 +384,16 @@ class PageForm(FlaskForm):
         if not field.data:
             raise ValidationError(_l("Enter the address to send visitors to."))
         if not re.match(r"^https?://[^\s/?#]+\.[^\s/?#]+", field.data, re.IGNORECASE) or any(
-            c.isspace() for c in field.data
+            c.isspace() or not c.isprintable() or c == "\\" for c in field.data
         ):
             raise ValidationError(_l("Use a web address starting with http:// or https://."))
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
+        for field in _text_fields(self):
+            if isinstance(field.data, str) and "\x00" in field.data:  # PostgreSQL cannot store NUL
+                field.errors = [*field.errors, str(NO_CONTROLS)]
+                valid = False
         weekly = []
         for weekday, day_field in enumerate(self.day_fields):
             try:
@@ -505,4 +528,6 @@ class SwitchForm(FlaskForm):
 
 
 class CancelBookingForm(FlaskForm):
-    reason = TextAreaField(_l("Reason (sent to the visitor)"), filters=[strip], validators=[_length(2000)])
+    reason = TextAreaField(
+        _l("Reason (sent to the visitor)"), filters=[strip], validators=[_length(2000), _no_nul]
+    )

@@ -25,6 +25,7 @@ import base64
 import calendar
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -60,7 +61,7 @@ from app.pages import cache as page_cache
 from app.pages import services as pages
 from app.pages.links import booking_host, manage_url, page_url
 from app.pages.models import Booking, SchedulingPage
-from app.pages.public_forms import ANSWER_MAX, booking_form, question_field_name
+from app.pages.public_forms import ANSWER_MAX, CONTROL_CHARACTERS, booking_form, question_field_name
 from app.web import errors as web_errors
 from app.web.forms import time_zone_names
 from app.web.htmx import is_fragment_request
@@ -71,6 +72,7 @@ bp = Blueprint("booking", __name__)
 bp.record_once(lambda state: page_cache.install(state.app))
 
 PREFILL_COOKIE = "termin_prefill"
+SAFE_NEXT = re.compile(r"/meetings/[^\x00-\x20\x7f\\]*")
 PREFILL_SALT = "termin.booking.prefill"
 PREFILL_MAX_AGE = 365 * 24 * 3600
 MANAGE_TOKEN_SALT = b"termin.booking.manage"
@@ -98,6 +100,13 @@ SERVICE_MESSAGES = {
     ),
     "Give the start as an ISO 8601 time with its offset.": _l(
         "Give the start as an ISO 8601 time with its offset."
+    ),
+    "Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00.": _l(
+        "Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00."
+    ),
+    "Give a time between 1970 and 2999.": _l("Give a time between 1970 and 2999."),
+    "This page no longer offers meetings of this length; cancel and book again.": _l(
+        "This page no longer offers meetings of this length; cancel and book again."
     ),
 }
 
@@ -196,6 +205,8 @@ def _robots(response: Response) -> Response:
     """D4: booking pages, JSON and hidden pages are never indexed; only a page left visible may be."""
     if g.get("noindex", True):
         response.headers["X-Robots-Tag"] = "noindex"
+    # The language is picked from Accept-Language or the session's choice: caches must keep them apart.
+    response.vary.update(("Accept-Language", "Cookie"))
     return response
 
 
@@ -398,18 +409,27 @@ def _parse_month(text: str | None) -> date | None:
         return None
     try:
         year, month = text.split("-")
-        return date(int(year), int(month), 1)
+        first = date(int(year), int(month), 1)
     except ValueError:
         raise pages.PagesError(_("Give the month as YYYY-MM."), "month") from None
+    return _in_range(first, "month")
 
 
 def _parse_day(text: str | None, field_name: str = "day") -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise pages.PagesError(_("Give the day as YYYY-MM-DD."), field_name) from None
+    return _in_range(day, field_name)
+
+
+def _in_range(day: date, field_name: str) -> date:
+    """A month or day the picker can show (its neighbours and windows stay within ``date``'s range)."""
+    if not pages.FIRST_DAY <= day <= pages.LAST_DAY - timedelta(days=pages.MAX_SLOT_DAYS):
+        raise pages.PagesError(_("Give a date between 1970 and 2999."), field_name)
+    return day
 
 
 def _parse_tz(text: str | None, default: str) -> str:
@@ -503,7 +523,7 @@ def _prefill_data(page: SchedulingPage, prefill: dict | None) -> dict:
 def forget():
     """ "Not you?": forget the details this host remembered for the booking form."""
     target = request.form.get("next", "")
-    if not target.startswith("/meetings/") or target.startswith("//") or "\\" in target:
+    if not SAFE_NEXT.fullmatch(target):  # a path on this host only: no scheme, "//", "\\" or controls
         target = None
     response = (
         redirect(target, 303)
@@ -745,7 +765,12 @@ def _form_context(page: SchedulingPage, form, now: datetime) -> dict:
         start = pages.parse_start(form.start.data or "")
     except pages.PagesError:
         start = None
-    minutes = int(form.duration.data) if (form.duration.data or "").isdigit() else page.durations[0]
+    try:
+        minutes = int(form.duration.data or "")
+    except ValueError:
+        minutes = page.durations[0]
+    if minutes not in page.durations:
+        minutes = page.durations[0]
     return dict(
         form=form, start=start, time_zone=time_zone, duration=minutes, errors={}, now=now, paused=False
     )
@@ -894,6 +919,7 @@ def _booking_context(booking: Booking, token: str, now: datetime, **context) -> 
         "time_zone": _booking_zone(booking),
         "now": now,
         "can_change": booking.is_confirmed and booking.start_at > now and page is not None,
+        "can_reschedule": page is not None and pages.offers_length(page, booking.end_at - booking.start_at),
         "page_href": pages.page_path(page) if page is not None else None,
         "noindex": True,
         "tz_given": True,
@@ -926,6 +952,9 @@ def cancel(token: str):
     if len(reason) > ANSWER_MAX:
         context["errors"] = {"reason": _("At most %(max)d characters.", max=ANSWER_MAX)}
         return render_template("booking/cancel.html", reason=reason, **context), 422
+    if CONTROL_CHARACTERS.search(reason):
+        context["errors"] = {"reason": _("Remove the invisible control characters from this field.")}
+        return render_template("booking/cancel.html", reason=reason, **context), 422
     if booking.start_at <= now:
         context["errors"] = {"reason": _("This meeting has already started; it can no longer be cancelled.")}
         return render_template("booking/cancel.html", reason=reason, **context), 409
@@ -948,6 +977,11 @@ def reschedule(token: str):
         return render_template("booking/booking.html", **_booking_context(booking, token, now))
     if pages.unavailable_reason(page):
         return _unavailable(page)
+    if not pages.offers_length(page, booking.end_at - booking.start_at):
+        # The rep changed the page's lengths since: the meeting cannot move, only be cancelled.
+        notice = _say(pages.PagesError(pages.LENGTH_GONE))
+        context = _booking_context(booking, token, now, notice=notice)
+        return render_template("booking/booking.html", **context), 409 if request.method == "POST" else 200
     time_zone = _booking_zone(booking)
     context = _booking_context(booking, token, now, errors={}, message=None)
     paused = pages.booking_paused_reason(page) is not None

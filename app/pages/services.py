@@ -41,6 +41,9 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 PAUSED_NOTICE_EVERY = timedelta(hours=1)
 # How far a slots request may reach in one go.
 MAX_SLOT_DAYS = 62
+# The dates a visitor may name (a month, a day, a start): far enough either way for any real use, and
+# clear of ``date.min``/``date.max``, where a window's arithmetic would overflow (a 500 instead of a 422).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 _BOOKING_LOCK_NAMESPACE = 0x7E57  # pg_advisory_xact_lock(namespace, owner id): one key space of ours
 
 
@@ -281,6 +284,11 @@ class PageSettings:
     hide_from_search: bool = False
 
 
+# Where a page may send visitors after booking: an http(s) address with a host, and nothing a Location
+# header cannot carry (white space, control characters) nor a backslash browsers would read as "/".
+REDIRECT_URL = re.compile(r"https?://[^\x00-\x20\x7f/?#\\@]+(?:[/?#][^\x00-\x20\x7f\\]*)?", re.IGNORECASE)
+
+
 def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None:
     slug = check_slug(settings.slug, "slug")
     taken = db.session.scalar(
@@ -293,7 +301,7 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     )
     if taken is not None:
         raise PagesError(f"You already have a page at “{slug}”.", "slug")
-    if settings.redirect_url and not re.match(r"^https?://[^\s/]+", settings.redirect_url, re.IGNORECASE):
+    if settings.redirect_url and not REDIRECT_URL.fullmatch(settings.redirect_url.strip()):
         raise PagesError("The redirect address must start with http:// or https://.", "redirect_url")
     domain = None
     if settings.domain_id is not None:
@@ -651,7 +659,8 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
         )
     )
     if earlier is not None:
-        if earlier.start_at != request.start or earlier.email != request.email:
+        same = (earlier.start_at, earlier.end_at, earlier.email)
+        if same != (request.start, request.start + request.duration, request.email):
             raise PagesError(
                 "This form was already used for another booking; reload the page.", "idempotency_key"
             )
@@ -745,6 +754,14 @@ def cancel_booking(booking: Booking, *, reason: str = "", by_visitor: bool, now:
     return booking
 
 
+LENGTH_GONE = "This page no longer offers meetings of this length; cancel and book again."
+
+
+def offers_length(page: SchedulingPage, length: timedelta) -> bool:
+    """Whether the page still offers meetings this long (a booking keeps its length when moved)."""
+    return length in page_rules(page).durations
+
+
 def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: datetime) -> Booking:
     """Move the booking to ``start`` on its page (same length): booking, meeting and calendar event."""
     from app.pages import notifications
@@ -759,6 +776,8 @@ def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: da
     refuse_while_paused(page, booking.email, now)
     _lock_owner(booking.owner)
     length = booking.end_at - booking.start_at
+    if not offers_length(page, length):
+        raise PagesError(LENGTH_GONE, "start")
     if start == booking.start_at:
         return booking
     _check_offered(page, start, length, now, except_booking=booking)
@@ -784,6 +803,8 @@ def parse_start(text: str) -> datetime:
         raise PagesError("Give the start as an ISO 8601 time with its offset.", "start") from None
     if value.tzinfo is None:
         raise PagesError("Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00.", "start")
+    if not FIRST_DAY < value.date() < LAST_DAY:  # a day's margin: the offset cannot carry it out of range
+        raise PagesError("Give a time between 1970 and 2999.", "start")
     return value.astimezone(UTC)
 
 

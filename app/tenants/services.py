@@ -126,10 +126,24 @@ def free_page_slug(name: str) -> str:
     if base in RESERVED_SLUGS:
         base = f"{base}-1"
     candidate, n = base, 1
-    while db.session.scalar(sa.select(sa.exists().where(User.page_slug == candidate))):
+    while _slug_held(candidate):
         n += 1
         candidate = f"{base}-{n}"
     return candidate
+
+
+# A rep's old slugs keep redirecting to them (P2), so a new user must not get one: old links in emails would
+# open someone else's page, maybe in another tenant. The aliases live with the pages (app/pages/models.py),
+# which build on this module, so the table is named here rather than imported.
+_USER_SLUG_ALIASES = sa.table("slug_aliases", sa.column("slug"), sa.column("page_id"))
+
+
+def _slug_held(slug: str) -> bool:
+    held_now = sa.exists().where(User.page_slug == slug)
+    held_before = (
+        sa.exists().where(_USER_SLUG_ALIASES.c.slug == slug).where(_USER_SLUG_ALIASES.c.page_id.is_(None))
+    )
+    return bool(db.session.scalar(sa.select(sa.or_(held_now, held_before))))
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -18,4 +18,5 @@ DEFAULT_DOMAIN_ROBOTS = "User-agent: *\nDisallow:\n"
 def robots_txt():
     """The host's robots.txt: the tenant domain's own text, or a default for the app host."""
     body = APP_HOST_ROBOTS if g.on_app_host else (g.domain.robots_txt or DEFAULT_DOMAIN_ROBOTS)
-    return body, 200, {"Content-Type": "text/plain; charset=utf-8"}
+    # An admin writes this text; nosniff keeps a browser from ever reading it as anything but text.
+    return body, 200, {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}

@@ -201,6 +201,18 @@ def test_free_page_slug_avoids_taken_slugs_in_any_tenant():
     assert services.free_page_slug("Jan Kowalski") == "jan-kowalski-3"
 
 
+def test_free_page_slug_never_hands_out_a_slug_that_still_redirects_to_its_old_owner():
+    from app.pages import services as pages
+
+    rep = factories.make_user(factories.make_tenant(), name="Jan Kowalski")
+    rep.page_slug = "jan-kowalski"
+    pages.change_user_slug(rep, "jan-k")
+
+    # Another company's new rep of the same name: old links to /meetings/jan-kowalski stay Jan's.
+    assert services.free_page_slug("Jan Kowalski") == "jan-kowalski-2"
+    assert pages.resolve_path("jan-kowalski", None).owner == rep
+
+
 def test_free_page_slug_of_a_reserved_word_also_avoids_collisions():
     _take_slug("admin-1")
     slug = services.free_page_slug("Admin")

@@ -54,6 +54,7 @@ def test_each_verified_domain_serves_its_own_robots_txt(make_client):
     assert acme.get_data(as_text=True) == "User-agent: *\nDisallow: /meetings*\n"
     assert globex.get_data(as_text=True) == "User-agent: *\nDisallow: /private\n"
     assert acme.mimetype == "text/plain"
+    assert acme.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_app_host_robots_txt_keeps_the_application_out_of_search(client):
