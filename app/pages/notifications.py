@@ -311,6 +311,12 @@ def _send_rep(booking: Booking, *, subject: str, body: list[str]) -> None:
     )
 
 
+def invitation_ics(booking: Booking, token: str) -> str | None:
+    """The booking's current invitation (REQUEST), as its page offers it for download; None without one."""
+    with _visitor_locale(booking):
+        return _ics(booking, "REQUEST" if booking.is_confirmed else "CANCEL", token)
+
+
 def _ics(booking: Booking, method: str, token: str) -> str | None:
     """The iTIP object for the visitor, or None when the meeting is gone (nothing to address it to)."""
     meeting = booking.meeting

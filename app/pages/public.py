@@ -59,6 +59,7 @@ from app.extensions import csrf, db
 from app.pages import availability
 from app.pages import cache as page_cache
 from app.pages import services as pages
+from app.pages import notifications
 from app.pages.links import booking_host, manage_url, page_url
 from app.pages.models import Booking, SchedulingPage
 from app.pages.public_forms import ANSWER_MAX, CONTROL_CHARACTERS, booking_form, question_field_name
@@ -934,6 +935,24 @@ def booking_view(token: str):
     if isinstance(found, Response):
         return found
     return render_template("booking/booking.html", **_booking_context(found, token, utcnow()))
+
+
+@bp.get("/meetings/booking/<token>/invite.ics")
+@follows_old_links
+def booking_ics(token: str):
+    """The booking as an .ics file, for a calendar the emailed invitation did not reach. Same UID and
+    SEQUENCE as the emails, so a calendar that has both keeps one event (and a cancelled booking's file
+    cancels it)."""
+    found = _find_booking(token, "/invite.ics")
+    if isinstance(found, Response):
+        return found
+    ics = notifications.invitation_ics(found, token)
+    if ics is None:
+        abort(404)
+    response = Response(ics, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = 'attachment; filename="invite.ics"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/meetings/booking/<token>/cancel", methods=["GET", "POST"])

@@ -2,6 +2,7 @@
 
 import re
 
+import icalendar
 import pytest
 import sqlalchemy as sa
 
@@ -58,7 +59,7 @@ def test_the_booking_page_shows_it_in_the_visitors_zone(site, client):
     assert "10:00" in client.get(f"{path}?tz=Europe/Warsaw").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("suffix", ["", "/cancel", "/reschedule"])
+@pytest.mark.parametrize("suffix", ["", "/cancel", "/reschedule", "/invite.ics"])
 def test_a_forged_token_is_404(site, client, suffix):
     book(client, site.intro_path)
     assert client.get(f"/meetings/booking/{'A' * 43}{suffix}").status_code == 404
@@ -66,7 +67,7 @@ def test_a_forged_token_is_404(site, client, suffix):
     assert client.get(f"/meetings/booking/{'A' * 200}{suffix}").status_code == 404
 
 
-@pytest.mark.parametrize("suffix", ["", "/cancel", "/reschedule"])
+@pytest.mark.parametrize("suffix", ["", "/cancel", "/reschedule", "/invite.ics"])
 def test_a_booking_is_not_served_on_another_tenants_domain(app, site, make_client, suffix):
     path = book(make_client(ACME_HOST), site.demo_path, q_q1="Initech", q_q2="1-10", consent=True)
     before = snapshot(app)
@@ -100,6 +101,31 @@ def test_links_on_a_removed_domain_still_lead_to_the_booking(app, site, make_cli
 
     assert response.status_code == 301
     assert response.headers["Location"] == f"http://{APP_HOST}{path}/reschedule"
+
+
+def test_the_booking_page_offers_its_invitation_as_an_ics_file(app, site, client):
+    path = book(client, site.intro_path)
+    assert 'id="ics-link"' in client.get(path).get_data(as_text=True)
+
+    response = client.get(f"{path}/invite.ics")
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/calendar"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="invite.ics"'
+    calendar = icalendar.Calendar.from_ical(response.get_data())
+    (event,) = calendar.walk("VEVENT")
+    booking = the_booking(app)
+    with app.app_context():
+        meeting = db.session.get(Booking, booking.id).meeting
+        assert str(event["UID"]) == meeting.uid  # the emails' and the rep's calendar's event
+    assert str(calendar["METHOD"]) == "REQUEST"
+    assert event.decoded("DTSTART") == pages.parse_start(START)
+    assert "vera@example.org" in str(event["ATTENDEE"]).lower()
+
+    form = client.get(f"{path}/cancel")
+    client.post(f"{path}/cancel", data={"csrf_token": csrf_of(form)})
+    cancelled = icalendar.Calendar.from_ical(client.get(f"{path}/invite.ics").get_data())
+    assert str(cancelled["METHOD"]) == "CANCEL"  # importing it takes the event out again
 
 
 def test_cancel_with_a_reason(app, site, client):
