@@ -56,10 +56,9 @@ from werkzeug.exceptions import HTTPException
 
 from app.db import utcnow
 from app.extensions import csrf, db
-from app.pages import availability
+from app.pages import availability, notifications
 from app.pages import cache as page_cache
 from app.pages import services as pages
-from app.pages import notifications
 from app.pages.links import booking_host, manage_url, page_url
 from app.pages.models import Booking, SchedulingPage
 from app.pages.public_forms import ANSWER_MAX, CONTROL_CHARACTERS, booking_form, question_field_name
