@@ -211,6 +211,7 @@ def _draft(meeting: Meeting, connection: CalendarConnection) -> EventDraft:
         attendees=_attendees(meeting),
         organizer_email=connection.account_email,
         send_invitations=True,
+        sequence=meeting.sequence,
     )
 
 

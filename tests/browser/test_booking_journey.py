@@ -3,6 +3,7 @@
 P1, P6, C7, C10 and D1 end to end: the public page on a verified custom host, the visitor's time zone
 detected and then switched, a slot picked and booked, the confirmation, the contact record with the
 meeting, and the event in the rep's default CalDAV calendar (Radicale) and in no other calendar of theirs.
+Then the prospect reopens their booking, moves it (the same event moves) and cancels it (the event goes).
 """
 
 import re
@@ -102,6 +103,7 @@ def test_prospect_books_on_a_custom_domain_and_the_rep_sees_it_in_crm_and_defaul
     shown = new_york.strftime("%-I:%M")
     expect(visitor.locator("#booking-when")).to_contain_text(shown)
     assert visitor.url.startswith(f"http://{DOMAIN}:")  # the booking's own page stays on the domain
+    booking_url = visitor.url  # the booking's page, which its manage link (in the email) opens too
     prospect.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
 
@@ -131,5 +133,76 @@ def test_prospect_books_on_a_custom_domain_and_the_rep_sees_it_in_crm_and_defaul
             found += [str(event["UID"]) for event in icalendar.Calendar.from_ical(text).walk("VEVENT")]
         return found
 
+    def events(slug: str, wanted: str) -> list:
+        calendar = radicale_server.calendar_url(radicale.REP, slug)
+        found = []
+        for _path, text in radicale_server.objects(calendar):
+            parsed = icalendar.Calendar.from_ical(text)
+            found += [event for event in parsed.walk("VEVENT") if str(event["UID"]) == wanted]
+        return found
+
     assert uids(radicale.PRIMARY) == [uid]  # the default calendar only (C7, C10)
+    assert uid not in uids(radicale.SECOND)
+    assert [event["DTSTART"].dt for event in events(radicale.PRIMARY, uid)] == [start]
+    first_sequence = int(events(radicale.PRIMARY, uid)[0].get("SEQUENCE") or 0)
+
+    # Later, the prospect opens their booking again and moves it to another day (issue 5, item 5).
+    prospect = browser.new_context(locale="en-US", timezone_id="America/Los_Angeles")
+    prospect.set_default_timeout(10_000)
+    visitor = prospect.new_page()
+    visitor.on("pageerror", lambda error: errors.append(str(error)))
+    visitor.goto(booking_url)
+    expect(visitor.locator("#booking-status")).to_have_attribute("data-status", "confirmed")
+    booked_when = visitor.locator("#booking-when").inner_text()
+    visitor.locator("a#reschedule-link").click()
+    booked_day = start.astimezone(ZoneInfo("America/New_York")).date().isoformat()
+    other_days = visitor.locator(f"#slot-picker a.day[data-day]:not([data-day='{booked_day}'])")
+    expect(visitor.locator("#month-title")).to_be_visible()
+    if other_days.count() == 0:  # the booked day was the last of its month with free times
+        month = visitor.locator("#month-title").inner_text()
+        visitor.locator("a#next-month").click()
+        expect(visitor.locator("#month-title")).not_to_have_text(month)
+    other_day = other_days.first
+    expect(other_day).to_be_visible()
+    new_day = other_day.get_attribute("data-day")
+    other_day.click()
+    expect(visitor.locator("#slot-picker a.day[aria-current=date]")).to_have_attribute("data-day", new_day)
+    new_slot = visitor.locator("form#reschedule-form button.slot[name=start]").first
+    expect(new_slot).to_be_visible()
+    new_start = datetime.fromisoformat(new_slot.get_attribute("data-start"))
+    assert new_start.astimezone(ZoneInfo("America/New_York")).date().isoformat() != booked_day
+    new_slot.click()
+
+    expect(visitor.locator("#booking-status")).to_have_attribute("data-status", "confirmed")
+    expect(visitor.locator("#booking-when")).not_to_have_text(booked_when)
+    expect(visitor.locator("#booking-when")).to_contain_text(
+        new_start.astimezone(ZoneInfo("America/New_York")).strftime("%-I:%M")
+    )
+    assert visitor.url.startswith(f"http://{DOMAIN}:")
+    with live.app.app_context():
+        meeting = db.session.scalar(sa.select(Meeting).where(Meeting.source == "page"))
+        assert (meeting.uid, meeting.start_at, meeting.status) == (uid, new_start, "scheduled")
+    # The same event (same UID, same resource) moved in the default calendar, and nowhere else appeared.
+    assert uids(radicale.PRIMARY) == [uid]
+    assert uid not in uids(radicale.SECOND)
+    [moved] = events(radicale.PRIMARY, uid)
+    assert moved["DTSTART"].dt == new_start
+    assert int(moved.get("SEQUENCE") or 0) > first_sequence
+
+    # Then they cancel it, with a reason.
+    visitor.locator("a#cancel-link").click()
+    visitor.locator("textarea#reason").fill("Our plans changed.")
+    visitor.locator("button#cancel-button").click()
+    expect(visitor.locator("#booking-status[data-status=cancelled]")).to_be_visible()
+    prospect.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+    with live.app.app_context():
+        meeting = db.session.scalar(sa.select(Meeting).where(Meeting.source == "page"))
+        assert meeting.status == "cancelled"
+        cancels = db.session.scalars(
+            sa.select(OutboxMessage.status).where(OutboxMessage.kind == "calendar.cancel_meeting")
+        ).all()
+    assert cancels == ["delivered"]
+    # The CalDAV provider cancels by deleting the resource (app/sync/providers/caldav.py cancel_event).
+    assert uid not in uids(radicale.PRIMARY)
     assert uid not in uids(radicale.SECOND)

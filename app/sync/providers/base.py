@@ -109,6 +109,9 @@ class EventDraft:
     organizer_email: str = ""
     send_invitations: bool = True
     all_day: bool = False
+    # RFC 5546 SEQUENCE of this version as the attendees were told it (the invitations we email carry it);
+    # a provider that stores SEQUENCE must never write a lower one.
+    sequence: int = 0
     extra: dict = field(default_factory=dict)
 
 

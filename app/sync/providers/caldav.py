@@ -1057,7 +1057,7 @@ class CalDAVProvider:
         headers = {"Content-Type": ICS_CONTENT_TYPE, "If-None-Match": "*"}
         with self._call(f"creating {url}", calendar_url):
             try:
-                self._send("PUT", url, draft_to_ics(draft), headers, calendar_id=calendar_url)
+                self._send("PUT", url, draft_to_ics(draft, draft.sequence), headers, calendar_id=calendar_url)
             except ProviderError as error:
                 status = getattr(error, "status", None)
                 if status == 412:
@@ -1088,7 +1088,8 @@ class CalDAVProvider:
         return None
 
     def update_event(self, calendar_id: str, event_id: str, draft: EventDraft) -> None:
-        """PUT the new version over the old one, SEQUENCE + 1, guarded by the ETag we read."""
+        """PUT the new version over the old one, SEQUENCE past both the server's copy and the draft's, guarded
+        by the ETag we read."""
         calendar_url = self._own(calendar_id, collection=True)
         url = self._own(event_id)
         with self._call(f"updating {url}", calendar_url):
@@ -1108,8 +1109,10 @@ class CalDAVProvider:
                 if etag:
                     headers["If-Match"] = etag
                 try:
+                    # Past the server's copy, and never behind what the attendees were sent.
+                    version = max(sequence + 1, draft.sequence)
                     self._send(
-                        "PUT", url, draft_to_ics(draft, sequence + 1, uid), headers, calendar_id=calendar_url
+                        "PUT", url, draft_to_ics(draft, version, uid), headers, calendar_id=calendar_url
                     )
                     return
                 except ProviderError as error:
