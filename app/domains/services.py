@@ -12,8 +12,8 @@ Rules kept here:
 * **Re-checks.** A job re-reads the record of every domain, pending ones often and verified ones twice a
   day. A verified domain whose record disappears stays verified for ``DOMAIN_GRACE_HOURS`` (a DNS hiccup
   must not take pages down), then fails. A lookup that gets no answer (a timeout) changes no status.
-* **Removal** keeps the row as "removed": its host then serves only redirects from old page links to
-  where the pages live now (D3), and 404 for everything else.
+* **Removal** keeps the row as "removed": its host then serves only redirects from old page and booking
+  links to where they live now (D3), and 404 for everything else.
 * Reasons are stored as ``code`` or ``code|detail`` and worded (translated) when shown.
 """
 
@@ -36,7 +36,7 @@ MAX_ROBOTS = 20_000
 PAGES_DISALLOW = "Disallow: /meetings*"
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # controls, replaced in what a TXT record is shown as
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-# Defaults of the settings this module reads (config.py documents them).
+# Defaults of the settings this module reads (docs/operations.md documents them; config.py does not set them).
 DEFAULTS = {
     "DOMAIN_RECHECK_SECONDS": 12 * 3600,
     "DOMAIN_PENDING_RECHECK_SECONDS": 600,

@@ -18,8 +18,9 @@ What is stored, and what is never:
 
 Staleness: an entry lives ``PAGE_CACHE_SECONDS`` at most. Every commit in this process that writes a
 booking, a page, a rep, a tenant or a domain drops the entries of that page (or tenant) at once (an
-SQLAlchemy ``after_commit`` hook, so bookings, cancellations, reschedules and the rep's own edits made by
-this process are never served stale); other processes see them within the TTL. That is safe because no
+SQLAlchemy ``after_flush`` hook notes them, ``after_commit`` drops them, any rollback, a savepoint's
+included, forgets them; so bookings, cancellations, reschedules and the rep's own edits made by this
+process are never served stale); other processes see them within the TTL. That is safe because no
 decision is taken from the cache: booking (POST) always re-checks the slot and the P4/C11 switches in the
 database, answering 409 for a time taken meanwhile. The bound is documented in docs/architecture.md.
 """

@@ -6,9 +6,10 @@ written in its recipient's language and time zone: the visitor's from the bookin
 
 The visitor's mails carry the invitation (iMIP, RFC 6047): a REQUEST on booking and on each reschedule, a
 CANCEL (SEQUENCE one higher) on cancellation. Its UID is the meeting's, the same as the event in the rep's
-calendar, so the visitor's calendar app files them all under one event. ``writes.write_meeting`` sends no
-invitation of its own for a booking on CalDAV for that reason. A meeting that will not be written (no
-account with scheduling pages on) gets its UID here, by the same rule, so its invitations still share one.
+calendar, so the visitor's calendar app files them all under one event. ``writes`` (write, update and
+cancel) sends no iMIP of its own for a booking (source "page") on CalDAV for that reason. A meeting that
+will not be written (no account with scheduling pages on) gets its UID here, by the same rule, so its
+invitations still share one.
 
 Links are built when the mail is made (D3): the visitor's on the page's current host (``links``), the
 rep's on the app host. The mails are plain text, like every other mail Termin sends.

@@ -12,8 +12,9 @@ Routes (blueprint "booking", all ``@public``; the ones a link in an email may le
   booking is paused (C11) it answers 200 with no slots and ``"paused": true``, so integrations can tell
   "nothing free" from "not bookable now"; the booking itself answers 503.
 * ``POST .../book``: HTML form or JSON; see ``book``.
-* ``GET /meetings/booking/<token>`` and ``GET/POST .../cancel``, ``.../reschedule``: the visitor's booking,
-  the token being the only credential (a wrong token, or another tenant's domain: 404).
+* ``GET /meetings/booking/<token>``, ``GET .../invite.ics`` and ``GET/POST .../cancel``, ``.../reschedule``:
+  the visitor's booking, the token being the only credential (a wrong token, or another tenant's domain:
+  404).
 * ``POST /meetings/booking/forget``: "Not you?" clears the prefill cookie (D2).
 
 Hosts (D3, D5, D6): a page (and its bookings) is served on its current host only. A request for it on
