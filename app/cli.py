@@ -74,7 +74,8 @@ def register(app: Flask) -> None:
     @app.cli.command("sweep")
     @click.option("--once", is_flag=True, help="Sweep once and exit instead of every SWEEP_INTERVAL_SECONDS.")
     def sweep_command(once):
-        """Queue again every due job Redis does not hold (syncs, outbox deliveries, health probes)."""
+        """Queue again every due job Redis does not hold (syncs, outbox deliveries, health probes, domain
+        checks)."""
         from workers.sweeper import main
 
         counts = main(app, once=once)

@@ -33,7 +33,7 @@ from sqlalchemy.pool import NullPool
 from app import create_app
 from app.queue import QUEUES, configure_logging, job_log_context, log_tenant_of_loaded_rows, redis
 
-JOB_MODULES = ("app.sync.jobs", "app.mail.jobs", "app.sync.health")
+JOB_MODULES = ("app.sync.jobs", "app.mail.jobs", "app.sync.health", "app.domains.jobs")
 
 
 class AppWorker(Worker):

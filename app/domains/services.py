@@ -53,7 +53,9 @@ class DomainError(Exception):
 
 
 def _setting(name: str) -> int:
-    return int(current_app.config.get(name) or DEFAULTS[name])
+    # 0 is a real value here (a grace period of none), so only a missing setting takes the default.
+    value = current_app.config.get(name)
+    return int(DEFAULTS[name] if value is None or value == "" else value)
 
 
 # --- Names --------------------------------------------------------------------------------------------------

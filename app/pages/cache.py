@@ -18,11 +18,12 @@ What is stored, and what is never:
 
 Staleness: an entry lives ``PAGE_CACHE_SECONDS`` at most. Every commit in this process that writes a
 booking, a page, a rep, a tenant or a domain drops the entries of that page (or tenant) at once (an
-SQLAlchemy ``after_flush`` hook notes them, ``after_commit`` drops them, any rollback, a savepoint's
-included, forgets them; so bookings, cancellations, reschedules and the rep's own edits made by this
-process are never served stale); other processes see them within the TTL. That is safe because no
-decision is taken from the cache: booking (POST) always re-checks the slot and the P4/C11 switches in the
-database, answering 409 for a time taken meanwhile. The bound is documented in docs/architecture.md.
+SQLAlchemy ``after_flush`` hook notes them, ``after_commit`` drops them, a rolled-back transaction
+forgets them, a rolled-back savepoint inside one that commits does not; so bookings, cancellations,
+reschedules and the rep's own edits made by this process are never served stale); other processes see
+them within the TTL. That is safe because no decision is taken from the cache: booking (POST) always
+re-checks the slot and the P4/C11 switches in the database, answering 409 for a time taken meanwhile.
+The bound is documented in docs/architecture.md.
 """
 
 import threading
@@ -145,9 +146,12 @@ def request_key() -> tuple | None:
     )
 
 
-def serve(page_id: int) -> None:
-    """Called by a view once it knows which page it answers for: its answer may be stored with that page."""
+def serve(page_id: int, tenant_id: int) -> None:
+    """Called by a view once it knows which page it answers for: its answer may be stored with that page,
+    under the page's tenant (on the app host the request itself has none), so switching the rep's or the
+    company's pages off drops it."""
     g.page_cache_page = page_id
+    g.page_cache_tenant = tenant_id
 
 
 def skip() -> None:
@@ -237,8 +241,11 @@ def _apply(session) -> None:
     tenancy.forget_hosts(drops["hosts"], drops["tenants"])
 
 
-def _discard(session, _previous_transaction=None) -> None:
-    session.info.pop(_DROPS, None)
+def _discard(session, transaction) -> None:
+    """after_transaction_end: a rolled-back outermost transaction changed nothing to drop. A savepoint's
+    end keeps what was noted, as the transaction around it may still commit (dropping more is harmless)."""
+    if transaction.parent is None:
+        session.info.pop(_DROPS, None)
 
 
 def install(app: Flask) -> None:
@@ -247,4 +254,4 @@ def install(app: Flask) -> None:
     if not sa.event.contains(db.session, "after_flush", _collect):
         sa.event.listen(db.session, "after_flush", _collect)
         sa.event.listen(db.session, "after_commit", _apply)
-        sa.event.listen(db.session, "after_rollback", _discard)
+        sa.event.listen(db.session, "after_transaction_end", _discard)

@@ -163,7 +163,7 @@ def _find_page(user_slug: str, page_slug: str | None, suffix: str = "") -> Sched
     host = pages.page_host(page, _app_host())
     if host != g.host:
         return _moved(page_url(page) + suffix)
-    page_cache.serve(page.id)
+    page_cache.serve(page.id, page.tenant_id)
     return page
 
 

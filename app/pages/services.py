@@ -30,7 +30,7 @@ from app.pages import availability
 from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
 from app.sync import services as sync
 from app.sync import writes
-from app.sync.models import BusyBlock
+from app.sync.models import BusyBlock, SyncedEvent
 from app.tenants.models import Domain, Tenant, User
 from app.tenants.services import RESERVED_SLUGS
 
@@ -446,13 +446,14 @@ def busy_intervals(
     )
     if except_booking is not None:
         bookings = bookings.where(Booking.id != except_booking.id)
-        blocks = blocks.where(
-            sa.not_(
-                sa.and_(
-                    BusyBlock.start_at == except_booking.start_at, BusyBlock.end_at == except_booking.end_at
-                )
+        meeting = except_booking.meeting
+        if meeting is not None and meeting.uid:
+            # Its own event, synced back from the calendar Termin wrote it to, is known by its UID; another
+            # event that merely has the same times still blocks.
+            own_event = sa.select(SyncedEvent.id).where(
+                SyncedEvent.tenant_id == owner.tenant_id, SyncedEvent.uid == meeting.uid
             )
-        )
+            blocks = blocks.where(BusyBlock.synced_event_id.not_in(own_event))
     # The (user_id, start_at) index hands the blocks over in start order, which the engine merges fastest.
     rows = db.session.execute(blocks.order_by(BusyBlock.start_at)).all()
     rows.extend(db.session.execute(bookings).all())

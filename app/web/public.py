@@ -7,7 +7,7 @@ from app.web.tenancy import public
 bp = Blueprint("public", __name__)
 
 # The app host is the application: sign-in screens, the CRM. Nothing there is for search engines
-# except scheduling pages, which later decide their own indexing.
+# except scheduling pages, each of which says noindex itself when its rep hides it from search engines.
 APP_HOST_ROBOTS = "User-agent: *\nAllow: /meetings/\nDisallow: /\n"
 # A tenant domain that has not written its own robots.txt allows crawling, as a plain web server would.
 DEFAULT_DOMAIN_ROBOTS = "User-agent: *\nDisallow:\n"

@@ -137,6 +137,20 @@ def test_a_record_back_within_the_grace_period_clears_the_warning(admin, fake_dn
     assert domain.failing_since is None
 
 
+def test_a_grace_period_of_zero_fails_a_domain_as_soon_as_its_record_is_gone(
+    app, admin, fake_dns, monkeypatch
+):
+    monkeypatch.setitem(app.config, "DOMAIN_GRACE_HOURS", 0)
+    domain = domains.add_domain(admin.tenant, admin, "meet.example.com")
+    fake_dns.set_txt(domain.challenge_name, domain.verification_token)
+    domains.verify_domain(domain, NOW)
+    fake_dns.remove(domain.challenge_name)
+
+    domains.verify_domain(domain, NOW + timedelta(minutes=1))
+
+    assert domain.status == "failed"
+
+
 def test_a_domain_verified_by_another_tenant_cannot_be_added(admin, fake_dns):
     other_admin = factories.make_user(factories.make_tenant(), role="admin")
     theirs = domains.add_domain(other_admin.tenant, other_admin, "meet.example.com")

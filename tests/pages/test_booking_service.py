@@ -1,6 +1,6 @@
 """The booking transaction: re-check, exclusion, idempotency, contact, meeting, calendar write (P6, C10)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,8 +11,9 @@ from app.extensions import db
 from app.mail.models import OutboxMessage
 from app.pages import services as pages
 from app.pages.models import Booking
+from app.sync.models import BusyBlock, Calendar, SyncedEvent
 from tests import factories
-from tests.pages.helpers import NOW, at, booking_request
+from tests.pages.helpers import NOW, at, booking_request, connect_caldav
 
 
 @pytest.fixture
@@ -119,6 +120,49 @@ def test_reschedule_moves_booking_and_meeting(page):
     assert result.booking.meeting.sequence == 1
     # Its old time is free again for someone else.
     assert pages.book(page, booking_request(at(10), idempotency_key="k2"), now=NOW).created
+
+
+def _synced_busy(owner, connection, uid: str, start: datetime, end: datetime) -> None:
+    """An event of ``owner``'s calendar as the sync keeps it: a synced event and its busy block."""
+    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.connection_id == connection.id))
+    event = SyncedEvent(
+        tenant_id=owner.tenant_id,
+        calendar_id=calendar.id,
+        uid=uid,
+        provider_event_id=uid,
+        start_at=start,
+        end_at=end,
+        digest=uid,
+    )
+    db.session.add(event)
+    db.session.flush()
+    db.session.add(
+        BusyBlock(
+            tenant_id=owner.tenant_id,
+            user_id=owner.id,
+            calendar_id=calendar.id,
+            synced_event_id=event.id,
+            start_at=start,
+            end_at=end,
+        )
+    )
+    db.session.flush()
+
+
+def test_rescheduling_frees_only_the_bookings_own_calendar_event(page):
+    owner = page.owner
+    connection = connect_caldav(owner)
+    result = pages.book(page, booking_request(at(10)), now=NOW)
+    meeting = result.booking.meeting
+    meeting.uid = meeting.uid or "booked@termin.test"
+    # The calendar sync brings the booking's own event back as busy time ...
+    _synced_busy(owner, connection, meeting.uid, at(10), at(10, 30))
+    window = dict(now=NOW, duration=timedelta(minutes=30), except_booking=result.booking)
+    assert at(10) in pages.free_slots(page, at(9), at(12), **window)
+
+    # ... but another event at exactly the same times is someone else's meeting, and still blocks.
+    _synced_busy(owner, connection, "dentist@example.org", at(10), at(10, 30))
+    assert at(10) not in pages.free_slots(page, at(9), at(12), **window)
 
 
 def test_no_calendar_means_no_calendar_write(page):

@@ -248,6 +248,29 @@ def test_p4_switch_off_in_this_process_shows_at_once(app, site):
     assert hits(app) == 0
 
 
+def test_p4_switch_off_drops_the_app_hosts_entries_too(app, site):
+    path = site.intro_path  # served on the app host, where the request names no tenant
+    assert fresh(app).get(path).status_code == 200
+    with app.app_context():
+        pages.set_pages_disabled(db.session.get(User, site.acme_rep_id), True)
+        db.session.commit()
+    assert fresh(app).get(path).status_code == 404
+    assert hits(app) == 0
+
+
+def test_a_rolled_back_savepoint_does_not_forget_what_its_transaction_commits(app, site):
+    path = site.demo_path
+    assert fresh(app, ACME_HOST).get(path).status_code == 200
+    with app.app_context():
+        pages.set_pages_disabled(db.session.get(User, site.acme_rep_id), True)
+        db.session.flush()
+        with db.session.begin_nested() as savepoint:
+            savepoint.rollback()  # e.g. a refused insert inside the same request
+        db.session.commit()
+    assert fresh(app, ACME_HOST).get(path).status_code == 404
+    assert hits(app) == 0
+
+
 def test_a_domain_removed_elsewhere_stops_serving_within_the_ttl(app, site, clock):
     from app.tenants.models import Domain
 
