@@ -5,11 +5,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import sqlalchemy as sa
+
 from app.extensions import db
 from app.pages import public
 from app.pages import services as pages
 from app.sync import services as sync
-from app.sync.models import CalendarConnection
+from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
 from app.sync.providers.base import Account, RemoteCalendar
 from app.tenants.models import User
 from tests import factories
@@ -119,6 +121,36 @@ def connect_caldav(rep: User) -> CalendarConnection:
         server_url="https://caldav.example.com/",
         username="rita",
     )
+
+
+def synced_busy(connection: CalendarConnection, uid: str, start: datetime, end: datetime) -> SyncedEvent:
+    """An event of the connection's first calendar as the sync keeps it: a synced event and its busy block."""
+    calendar = db.session.scalar(
+        sa.select(Calendar).where(Calendar.connection_id == connection.id).order_by(Calendar.id)
+    )
+    event = SyncedEvent(
+        tenant_id=connection.tenant_id,
+        calendar_id=calendar.id,
+        uid=uid,
+        provider_event_id=uid,
+        start_at=start,
+        end_at=end,
+        digest=uid,
+    )
+    db.session.add(event)
+    db.session.flush()
+    db.session.add(
+        BusyBlock(
+            tenant_id=connection.tenant_id,
+            user_id=connection.user_id,
+            calendar_id=calendar.id,
+            synced_event_id=event.id,
+            start_at=start,
+            end_at=end,
+        )
+    )
+    db.session.flush()
+    return event
 
 
 def make_inactive_calendar(app, rep_id: int) -> None:

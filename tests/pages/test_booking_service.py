@@ -11,9 +11,8 @@ from app.extensions import db
 from app.mail.models import OutboxMessage
 from app.pages import services as pages
 from app.pages.models import Booking
-from app.sync.models import BusyBlock, Calendar, SyncedEvent
 from tests import factories
-from tests.pages.helpers import NOW, at, booking_request, connect_caldav
+from tests.pages.helpers import NOW, at, booking_request, connect_caldav, synced_busy
 
 
 @pytest.fixture
@@ -122,33 +121,6 @@ def test_reschedule_moves_booking_and_meeting(page):
     assert pages.book(page, booking_request(at(10), idempotency_key="k2"), now=NOW).created
 
 
-def _synced_busy(owner, connection, uid: str, start: datetime, end: datetime) -> None:
-    """An event of ``owner``'s calendar as the sync keeps it: a synced event and its busy block."""
-    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.connection_id == connection.id))
-    event = SyncedEvent(
-        tenant_id=owner.tenant_id,
-        calendar_id=calendar.id,
-        uid=uid,
-        provider_event_id=uid,
-        start_at=start,
-        end_at=end,
-        digest=uid,
-    )
-    db.session.add(event)
-    db.session.flush()
-    db.session.add(
-        BusyBlock(
-            tenant_id=owner.tenant_id,
-            user_id=owner.id,
-            calendar_id=calendar.id,
-            synced_event_id=event.id,
-            start_at=start,
-            end_at=end,
-        )
-    )
-    db.session.flush()
-
-
 def test_rescheduling_frees_only_the_bookings_own_calendar_event(page):
     owner = page.owner
     connection = connect_caldav(owner)
@@ -156,12 +128,12 @@ def test_rescheduling_frees_only_the_bookings_own_calendar_event(page):
     meeting = result.booking.meeting
     meeting.uid = meeting.uid or "booked@termin.test"
     # The calendar sync brings the booking's own event back as busy time ...
-    _synced_busy(owner, connection, meeting.uid, at(10), at(10, 30))
+    synced_busy(connection, meeting.uid, at(10), at(10, 30))
     window = dict(now=NOW, duration=timedelta(minutes=30), except_booking=result.booking)
     assert at(10) in pages.free_slots(page, at(9), at(12), **window)
 
     # ... but another event at exactly the same times is someone else's meeting, and still blocks.
-    _synced_busy(owner, connection, "dentist@example.org", at(10), at(10, 30))
+    synced_busy(connection, "dentist@example.org", at(10), at(10, 30))
     assert at(10) not in pages.free_slots(page, at(9), at(12), **window)
 
 

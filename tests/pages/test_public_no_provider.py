@@ -16,10 +16,9 @@ from app.mail import outbox
 from app.mail.models import OutboxMessage
 from app.sync import factory, oauth
 from app.sync import services as sync
-from app.sync.models import BusyBlock, Calendar, SyncedEvent
 from app.sync.providers import caldav, google, microsoft
 from app.tenants.models import User
-from tests.pages.helpers import ACME_HOST, connect_caldav, slot_starts
+from tests.pages.helpers import ACME_HOST, connect_caldav, slot_starts, synced_busy
 
 
 @pytest.fixture
@@ -29,29 +28,8 @@ def connected(app, site):
     with app.app_context():
         rep = db.session.get(User, site.acme_rep_id)
         connection = connect_caldav(rep)
-        calendar = db.session.scalar(sa.select(Calendar).where(Calendar.connection_id == connection.id))
         start, end = datetime(2030, 1, 7, 9, tzinfo=UTC), datetime(2030, 1, 7, 10, tzinfo=UTC)
-        event = SyncedEvent(
-            tenant_id=rep.tenant_id,
-            calendar_id=calendar.id,
-            uid="busy-1",
-            provider_event_id="busy-1",
-            start_at=start,
-            end_at=end,
-            digest="x",
-        )
-        db.session.add(event)
-        db.session.flush()
-        db.session.add(
-            BusyBlock(
-                tenant_id=rep.tenant_id,
-                user_id=rep.id,
-                calendar_id=calendar.id,
-                synced_event_id=event.id,
-                start_at=start,
-                end_at=end,
-            )
-        )
+        synced_busy(connection, "busy-1", start, end)
         db.session.commit()
     return site
 
