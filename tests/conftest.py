@@ -11,8 +11,10 @@ from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
 from app import create_app
+from app import queue as job_queue
 from app.extensions import db
 from tests import factories
+from tests.fakes import smtp as fake_smtp
 
 APP_HOST = "app.termin.test"
 TEST_ENCRYPTION_KEY = "q8Wd3C6wXlV2x3m0m7b0bYp2bN9qQH5cZ8s7uTt1k2E="
@@ -196,3 +198,26 @@ def world(app):
         theirs = _build_world("Globex", "globex")
         db.session.commit()
     return ours, theirs
+
+
+# --- Mail and jobs, for every test that needs them --------------------------------------------------------
+
+smtp_server = fake_smtp.smtp_server  # a real SMTP server (aiosmtpd), started once, only when a test asks
+
+
+@pytest.fixture
+def sink(app, smtp_server, monkeypatch):
+    """The session's SMTP sink, emptied, with the app sending to it."""
+    return smtp_server.use_in(app, monkeypatch)
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Jobs handed to the runner instead of run: (queue, function, args, job id). The test is the worker."""
+    handed = []
+    monkeypatch.setattr(
+        job_queue,
+        "dispatch",
+        lambda _app, queue, func, args, job_id=None: handed.append((queue, func, args, job_id)),
+    )
+    return handed

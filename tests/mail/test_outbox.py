@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-import app.queue
 from app.crm.models import Contact
 from app.db import utcnow
 from app.extensions import db
@@ -60,18 +59,6 @@ def test_handler(monkeypatch):
     monkeypatch.setitem(outbox.HANDLERS, KIND, f"{__name__}.handler")
     yield
     handled.clear()
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Jobs handed to the runner, instead of running them: (queue, function, args, job id)."""
-    handed = []
-    monkeypatch.setattr(
-        app.queue,
-        "dispatch",
-        lambda _app, queue, func, args, job_id=None: handed.append((queue, func, args, job_id)),
-    )
-    return handed
 
 
 def fresh(message_id: int) -> OutboxMessage:

@@ -15,10 +15,7 @@ from app.sync import services as sync
 from app.sync.providers.base import Account, RemoteCalendar
 from tests import factories
 from tests.conftest import APP_HOST
-from tests.fakes import smtp as fake_smtp
 from tests.pages.helpers import NOW, at, booking_request
-
-smtp_server = fake_smtp.smtp_server
 
 REP_EMAIL = "ada@acme.example"
 VISITOR = "vera@example.org"
@@ -402,11 +399,6 @@ def test_nothing_reaches_another_tenants_rep(page, rep, tenant):
 
 
 # --- Through a real SMTP server ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sink(app, smtp_server, monkeypatch):
-    return smtp_server.use_in(app, monkeypatch)
 
 
 def test_the_confirmation_reaches_an_smtp_server_as_an_imip_message(page, rep, sink):

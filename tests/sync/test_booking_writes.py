@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import app.queue
 from app.db import utcnow
 from app.extensions import db
 from app.mail import outbox
@@ -22,29 +21,10 @@ from app.sync import services as sync
 from app.sync.models import Calendar, CalendarConnection
 from app.tenants.models import Tenant, User
 from tests import factories
-from tests.fakes import smtp as fake_smtp
 from tests.pages.helpers import NOW, at, booking_request
 from tests.sync.test_writes import HARNESSES, connect, events_with_uid, point_app_at, rows
 
-smtp_server = fake_smtp.smtp_server
 VISITOR = "visitor@example.org"
-
-
-@pytest.fixture
-def sink(app, smtp_server, monkeypatch):
-    return smtp_server.use_in(app, monkeypatch)
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Jobs handed to the runner instead of run: every test here plays the worker itself."""
-    handed = []
-    monkeypatch.setattr(
-        app.queue,
-        "dispatch",
-        lambda _app, queue, func, args, job_id=None: handed.append((queue, func, args, job_id)),
-    )
-    return handed
 
 
 @dataclass

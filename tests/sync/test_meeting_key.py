@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from app.extensions import db
 from app.sync import engine
 from app.sync import services as sync
 from app.sync.models import Calendar, SyncedEvent
-from app.sync.providers.base import Account, Attendee, Changes, RemoteCalendar, RemoteEvent
+from app.sync.providers.base import Account, RemoteCalendar, RemoteEvent
 from app.tenants.models import Tenant, User
 from tests import factories
 from tests.conftest import (
@@ -29,45 +29,16 @@ from tests.conftest import (
     recreate_database,
     worker_database,
 )
+from tests.sync.test_engine import CLIENT, NOW, T0, ListingProvider, event  # one world for both
 
-NOW = datetime(2030, 5, 1, 8, 0, tzinfo=UTC)
-T0 = datetime(2030, 5, 6, 9, 0, tzinfo=UTC)  # 11:00 in Warsaw, the calendars' zone
 HOUR = timedelta(hours=1)
 WEEK = timedelta(days=7)
-CLIENT = "client@example.org"
 ACCOUNT = Account(id="acct", email="rep@acme.example.com")
 CALENDARS = [
     RemoteCalendar("main", "Main", "owner", is_primary=True, time_zone="Europe/Warsaw"),
     RemoteCalendar("team", "Team", "owner", time_zone="Europe/Warsaw"),
 ]
 BEFORE_THIS_KEY = "7d3c5e1a9b42"  # the revision before the migration under test
-
-
-class ListingProvider:
-    """A provider that answers ``changes`` with whatever the test put in ``events``."""
-
-    name = "caldav"
-
-    def __init__(self, events: list[RemoteEvent]):
-        self.events = events
-        self.calls = 0
-
-    def changes(self, calendar_id: str, state: str | None) -> Changes:
-        self.calls += 1
-        return Changes(events=list(self.events), next_state=f"state-{self.calls}", full=state is None)
-
-
-def event(uid: str, start: datetime = T0, minutes: int = 60, **fields) -> RemoteEvent:
-    values = {
-        "id": f"id-{uid}",
-        "uid": uid,
-        "start": start,
-        "end": start + timedelta(minutes=minutes),
-        "summary": uid,
-        "attendees": (Attendee(CLIENT, response="accepted"),),
-        **fields,
-    }
-    return RemoteEvent(**values)
 
 
 def weekly(uid: str = "weekly@test", count: int = 3, **fields) -> RemoteEvent:

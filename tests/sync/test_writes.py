@@ -9,7 +9,6 @@ import icalendar
 import pytest
 import sqlalchemy as sa
 
-import app.queue
 from app.crm import services as crm
 from app.crm.models import Contact, Meeting
 from app.db import utcnow
@@ -24,29 +23,10 @@ from tests import factories
 from tests.conftest import APP_HOST, Client
 from tests.fakes import google_calendar, graph
 from tests.fakes import radicale as fake_radicale
-from tests.fakes import smtp as fake_smtp
 
-smtp_server = fake_smtp.smtp_server
 START = datetime(2030, 5, 6, 8, 0, tzinfo=UTC)
 HARNESSES = {"google": "google_harness", "microsoft": "graph_harness", "caldav": "caldav_harness"}
 TOKENS = {"google": google_calendar.ACCOUNT_TOKEN, "microsoft": graph.ACCOUNT_TOKEN}
-
-
-@pytest.fixture
-def sink(app, smtp_server, monkeypatch):
-    return smtp_server.use_in(app, monkeypatch)
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Jobs handed to the runner instead of run: for tests that play the worker themselves."""
-    handed = []
-    monkeypatch.setattr(
-        app.queue,
-        "dispatch",
-        lambda _app, queue, func, args, job_id=None: handed.append((queue, func, args, job_id)),
-    )
-    return handed
 
 
 def connect(name: str, harness, tenant: Tenant, rep: User) -> CalendarConnection:
