@@ -18,7 +18,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -460,16 +459,6 @@ def busy_intervals(
     return [(row[0], row[1]) for row in rows]
 
 
-def offered_duration(page: SchedulingPage, minutes: int | None) -> timedelta:
-    """The meeting length asked for, which the page must offer; the page's first when not asked."""
-    if minutes is None:
-        return timedelta(minutes=page.durations[0])
-    if minutes not in page.durations:
-        offered = ", ".join(str(m) for m in page.durations)
-        raise PagesError(f"This page offers meetings of {offered} minutes.", "duration")
-    return timedelta(minutes=minutes)
-
-
 def free_slots(
     page: SchedulingPage,
     start: datetime,
@@ -547,16 +536,6 @@ def get_booking_by_token(token: str) -> Booking | None:
 def get_booking(tenant: Tenant, booking_id: int) -> Booking | None:
     return db.session.scalar(
         sa.select(Booking).where(Booking.tenant_id == tenant.id, Booking.id == booking_id)
-    )
-
-
-def list_bookings_for_contact(tenant: Tenant, contact: Contact) -> list[Booking]:
-    return list(
-        db.session.scalars(
-            sa.select(Booking)
-            .where(Booking.tenant_id == tenant.id, Booking.contact_id == contact.id)
-            .order_by(Booking.start_at.desc())
-        )
     )
 
 
@@ -807,11 +786,3 @@ def parse_start(text: str) -> datetime:
     if not FIRST_DAY < value.date() < LAST_DAY:  # a day's margin: the offset cannot carry it out of range
         raise PagesError("Give a time between 1970 and 2999.", "start")
     return value.astimezone(UTC)
-
-
-def zone_or_error(name: str, field_name: str = "tz") -> str:
-    try:
-        ZoneInfo(name)
-    except (ValueError, KeyError):
-        raise PagesError("Unknown time zone; use an IANA name such as Europe/Warsaw.", field_name) from None
-    return name
