@@ -41,7 +41,8 @@ from tests.fakes.google_calendar import google_harness  # noqa: F401
 from tests.workers.jobs import EFFECTS_DDL, EFFECTS_TABLE, HANDLER, KIND
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/9"
+# Its own Redis database, flushed by the tests; another checkout testing beside this one picks another.
+REDIS_URL = os.environ.get("TERMIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 # A started job (or a sync claim) older than this counts as a dead worker's; low, so a test can wait for it.
 STALE_SECONDS = 3
 
