@@ -88,6 +88,15 @@ bench-slots: $(VENV)/.installed ## slot engine vs the minute-grid oracle (pure P
 bench-race: services install ## 50 clients x 200 rounds booking one slot over HTTP (gunicorn; ~2 min); docs/benchmarks.md
 	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/race.py
 
+.PHONY: bench-race-teams
+bench-race-teams: services install ## the race on a 3-member round-robin page (3 x 201 a round) and a group page (1 x 201)
+	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/race.py --mode round-robin --rounds 50
+	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/race.py --mode group --rounds 50
+
+.PHONY: bench-team-slots
+bench-team-slots: $(VENV)/.installed ## 10 members x 2,000 busy events: team p95 vs one member (pure Python); docs/benchmarks.md
+	$(BIN)/python bench/team_slots.py
+
 # Needs wrk, which it does not install: `apt-get install -y wrk` first (it stops and says so otherwise).
 .PHONY: bench-page
 bench-page: services install ## the public page vs a bare Flask hello under wrk (gunicorn; ~3 min); docs/benchmarks.md

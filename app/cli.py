@@ -39,6 +39,9 @@ def register(app: Flask) -> None:
         click.echo(f"  Rep's page:   {share_link}")
         if share_link != on_app_host:
             click.echo(f"                ({on_app_host} on the app host sends visitors there)")
+        if seeded.team_page is not None:
+            click.echo(f"  Team page:    {page_url(seeded.team_page)} (round robin: Rita and Tom)")
+            click.echo(f"  Rep 2:        {demo.SECOND_REP_EMAIL} / {demo.SECOND_REP_PASSWORD}")
         click.echo(f"  Demo domain:  {external_url(seeded.domain.hostname, '/robots.txt')}")
         click.echo(f"  Rep calendar: {calendar_note}")
         click.echo(f"                see {app_host_url('/settings/calendars')}")

@@ -1,5 +1,5 @@
-"""The embedded demo's data: one tenant with an admin, a Sales rep, contacts, a verified domain and the
-rep's default scheduling page, served on that domain."""
+"""The embedded demo's data: one tenant with an admin, two Sales reps, contacts, a verified domain, the
+first rep's default scheduling page and a round-robin page of both reps, served on that domain."""
 
 import secrets
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from app.tenants.models import Domain, User
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "demo-admin-pass"
 REP_EMAIL, REP_PASSWORD = "rita@example.com", "demo-rep-pass"
+SECOND_REP_EMAIL, SECOND_REP_PASSWORD = "tom@example.com", "demo-rep-pass"
 DEMO_DOMAIN = "meet.demo.localhost"
 # The demo domain keeps scheduling pages out of search engines, as D4 lets an admin choose.
 DEMO_ROBOTS = "User-agent: *\nDisallow: /meetings*\n"
@@ -46,6 +47,20 @@ DEMO_PAGE = dict(
     confirmation_message="Thank you! Rita will send you the video link before the call.",
 )
 
+# A round-robin page of both demo reps (T1), on the demo domain: /meetings/team/talk-to-sales.
+DEMO_TEAM_PAGE = dict(
+    title="Talk to sales",
+    slug="talk-to-sales",
+    time_zone="Europe/Warsaw",
+    weekly=[(weekday, "09:00", "17:00") for weekday in range(5)],
+    durations=[30],
+    description="Book a call with whichever of our sales reps is free first.",
+    min_notice=2 * 60,
+    horizon_days=30,
+    kind="round_robin",
+    assignment="even",
+)
+
 CONTACTS = [
     crm.ContactData("jan.kowalski@example.com", "Jan", "Kowalski", "Kowalski Sp. z o.o.", "+48 600 100 200"),
     crm.ContactData("anna.nowak@example.org", "Anna", "Nowak", "Nowak Logistics"),
@@ -62,6 +77,7 @@ class Demo:
     page: SchedulingPage
     created: bool
     calendar_note: str = ""
+    team_page: SchedulingPage | None = None
 
 
 def seed_demo() -> Demo:
@@ -70,8 +86,9 @@ def seed_demo() -> Demo:
     if admin is not None:
         rep = tenants.get_user_for_email(REP_EMAIL)
         domain = tenants.get_verified_domain(DEMO_DOMAIN)
-        # A demo seeded before it had a page gets one now.
-        return Demo(admin, rep, domain, seed_default_page(rep, domain), created=False)
+        # A demo seeded before it had a page (or a team page) gets one now.
+        page = seed_default_page(rep, domain)
+        return Demo(admin, rep, domain, page, created=False, team_page=seed_team_page(admin, rep, domain))
 
     admin = tenants.create_tenant(
         company="Demo Company",
@@ -98,7 +115,30 @@ def seed_demo() -> Demo:
     )
     db.session.add(domain)
     db.session.flush()
-    return Demo(admin, rep, domain, seed_default_page(rep, domain), created=True)
+    page = seed_default_page(rep, domain)
+    return Demo(admin, rep, domain, page, created=True, team_page=seed_team_page(admin, rep, domain))
+
+
+def seed_team_page(admin: User, rep: User, domain: Domain) -> SchedulingPage:
+    """The round-robin page of Rita and a second rep (Tom, created here once), on the demo domain."""
+    existing = next(
+        (p for p in pages.list_team_pages(admin.tenant) if p.slug == DEMO_TEAM_PAGE["slug"]), None
+    )
+    if existing is not None:
+        return existing
+    second = tenants.get_user_for_email(SECOND_REP_EMAIL)
+    if second is None:
+        issued = tenants.invite(admin.tenant, admin, email=SECOND_REP_EMAIL, role="rep", seat="sales", days=1)
+        second = tenants.accept_invitation(
+            issued.invitation,
+            name="Tom Team",
+            password=SECOND_REP_PASSWORD,
+            time_zone="Europe/Warsaw",
+            locale="en",
+        )
+    members = [{"user_id": rep.id}, {"user_id": second.id}]
+    settings = pages.PageSettings(**DEMO_TEAM_PAGE, members=members, domain_id=domain.id)
+    return pages.create_page(admin.tenant, admin, settings)
 
 
 def seed_default_page(rep: User, domain: Domain) -> SchedulingPage:

@@ -13,6 +13,11 @@ answer), and at the end no two confirmed bookings of the rep overlap in the data
 there is one confirmed booking per round. The script exits 1 when any of that fails. The results go to
 ``bench/results/race.json`` and, as a table, into ``docs/benchmarks.md`` between the ``race`` markers.
 Everything it started (gunicorn, the database, its files) is gone when it ends.
+
+``--mode round-robin`` races for one slot of a round-robin page of three members (T1): every round exactly
+three 201s, each booking a different member, the rest 409. ``--mode group``: a group page of the same three,
+exactly one 201 a round (holding all three members). Their tables go between the ``race-round-robin`` and
+``race-group`` markers.
 """
 
 # ruff: noqa: E402  (the project root goes on sys.path before the project's own imports)
@@ -66,19 +71,45 @@ OVERLAPS_SQL = """
 # --- The world -------------------------------------------------------------------------------------
 
 
-def seed(database_url: str, rounds: int) -> dict:
-    """A tenant, a rep and their default page (Mon-Fri 9-17 Warsaw, 30 minutes); the slots to race for."""
+MODES = {"personal": 1, "round-robin": 3, "group": 1}  # the 201s a round must get
+TEAM_SIZE = 3
+
+
+def seed(database_url: str, rounds: int, mode: str = "personal") -> dict:
+    """A tenant, a rep and their default page (Mon-Fri 9-17 Warsaw, 30 minutes); the slots to race for.
+    In a team mode, an admin and three reps on a round-robin or group page with the same hours."""
     with seeding(database_url):
         tenant = factories.make_tenant("Race Company")
         rep = factories.make_user(tenant, seat="sales", email="rep@race.example.com")
-        page = factories.make_page(rep, slug="race", increment=30, min_notice=0, horizon_days=90)
+        reps = [rep]
+        if mode == "personal":
+            page = factories.make_page(rep, slug="race", increment=30, min_notice=0, horizon_days=90)
+        else:
+            admin = factories.make_user(tenant, role="admin", email="admin@race.example.com")
+            reps += [
+                factories.make_user(tenant, seat="sales", email=f"rep{n}@race.example.com")
+                for n in range(2, TEAM_SIZE + 1)
+            ]
+            page = factories.make_page(
+                admin,
+                slug="race",
+                increment=30,
+                min_notice=0,
+                horizon_days=90,
+                kind=mode.replace("-", "_"),
+                members=[{"user_id": member.id} for member in reps],
+            )
         # Tomorrow on: no slot turns into the past while the rounds run.
         now = datetime.now(UTC)
         start = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         slots = pages.free_slots(page, start, start + timedelta(days=80), now=now)
         if len(slots) < rounds:
             raise SystemExit(f"the page offers {len(slots)} slots, fewer than {rounds} rounds")
-        world = {"rep_id": rep.id, "path": pages.page_path(page), "slots": [s.isoformat() for s in slots]}
+        world = {
+            "rep_ids": [member.id for member in reps],
+            "path": pages.page_path(page),
+            "slots": [s.isoformat() for s in slots],
+        }
     world["slots"] = world["slots"][:rounds]
     return world
 
@@ -107,7 +138,12 @@ class Client:
         }
         began = time.perf_counter()
         try:
-            response = self.session.post(self.url, data=data, timeout=120)
+            try:
+                response = self.session.post(self.url, data=data, timeout=120)
+            except requests.ConnectionError:
+                # gunicorn closes a keep-alive connection idle for 2 s, which a slow round (a loaded machine)
+                # leaves behind; the same idempotency key makes sending again safe: one booking at most.
+                response = self.session.post(self.url, data=data, timeout=120)
         except requests.RequestException as error:
             return 0, time.perf_counter() - began, f"{type(error).__name__}: {error}"
         seconds = time.perf_counter() - began
@@ -179,19 +215,32 @@ def race(base_url: str, path: str, slots: list[str], clients: int) -> list[dict]
     return rounds
 
 
-def check_database(database_url: str, rep_id: int) -> dict:
+def check_database(database_url: str, rep_ids: list[int]) -> dict:
+    """Overlaps of any rep's confirmed rows (none allowed), the visitors' confirmed bookings (a group's
+    companion rows not counted), and slots where one rep holds two of them."""
     url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url) as connection:
         overlaps = connection.execute(OVERLAPS_SQL).fetchone()[0]
         confirmed = connection.execute(
-            "SELECT count(*) FROM bookings WHERE owner_id = %s AND status = 'confirmed'", (rep_id,)
+            "SELECT count(*) FROM bookings WHERE owner_id = ANY(%s) AND status = 'confirmed'"
+            " AND parent_id IS NULL",
+            (rep_ids,),
         ).fetchone()[0]
         per_slot = connection.execute(
-            "SELECT count(*) FROM (SELECT start_at FROM bookings WHERE owner_id = %s AND status = 'confirmed'"
-            " GROUP BY start_at HAVING count(*) > 1) doubled",
-            (rep_id,),
+            "SELECT count(*) FROM (SELECT owner_id, start_at FROM bookings"
+            " WHERE owner_id = ANY(%s) AND status = 'confirmed'"
+            " GROUP BY owner_id, start_at HAVING count(*) > 1) doubled",
+            (rep_ids,),
         ).fetchone()[0]
-    return {"overlapping_pairs": overlaps, "confirmed": confirmed, "slots_booked_twice": per_slot}
+        held = connection.execute(
+            "SELECT count(*) FROM bookings WHERE owner_id = ANY(%s) AND status = 'confirmed'", (rep_ids,)
+        ).fetchone()[0]
+    return {
+        "overlapping_pairs": overlaps,
+        "confirmed": confirmed,
+        "member_rows": held,
+        "slots_booked_twice": per_slot,
+    }
 
 
 # --- The report ---------------------------------------------------------------------------------------------
@@ -202,9 +251,14 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else 0.0
 
 
-def summarise(rounds: list[dict], database: dict, clients: int) -> dict:
+def summarise(rounds: list[dict], database: dict, clients: int, winners: int = 1, holds: int = 1) -> dict:
+    """``winners``: the 201s a round must get; ``holds``: the member rows each booking holds (a group's)."""
     statuses = [s for r in rounds for s in r["statuses"]]
-    good = [r for r in rounds if r["statuses"].count(201) == 1 and r["statuses"].count(409) == clients - 1]
+    good = [
+        r
+        for r in rounds
+        if r["statuses"].count(201) == winners and r["statuses"].count(409) == clients - winners
+    ]
     won = [t for r in rounds for s, t in zip(r["statuses"], r["seconds"], strict=True) if s == 201]
     lost = [t for r in rounds for s, t in zip(r["statuses"], r["seconds"], strict=True) if s == 409]
     others = sorted({s for s in statuses if s not in (201, 409)})
@@ -230,13 +284,20 @@ def summarise(rounds: list[dict], database: dict, clients: int) -> dict:
         and not summary["other_statuses"]
         and database["overlapping_pairs"] == 0
         and database["slots_booked_twice"] == 0
-        and database["confirmed"] == summary["rounds"]
+        and database["confirmed"] == summary["rounds"] * winners
+        and database["member_rows"] == summary["rounds"] * winners * holds
     )
     return summary
 
 
 def table(results: dict) -> str:
     m, p, s = results["machine"], results["parameters"], results["summary"]
+    winners = MODES[p.get("mode", "personal")]
+    page = {
+        "personal": "a rep's page",
+        "round-robin": f"a round-robin page of {TEAM_SIZE} members",
+        "group": f"a group page of {TEAM_SIZE} members",
+    }[p.get("mode", "personal")]
     server = (
         f"{p['workers']} sync workers"
         if p["threads"] == 1
@@ -247,23 +308,26 @@ def table(results: dict) -> str:
     lines = [
         f"Measured {results['measured_at']}: {m['cpu']} ({m['cpus']} CPUs), Python {m['python']}, "
         f"PostgreSQL {m['postgresql']}, load average {m['load_before']} before; gunicorn {server} on "
-        f"127.0.0.1; {p['rounds']} rounds of {p['clients']} clients.",
+        f"127.0.0.1; {p['rounds']} rounds of {p['clients']} clients on one slot of {page}.",
         "",
         "| | figure |",
         "|---|---:|",
-        f"| rounds with exactly one 201 and {p['clients'] - 1} x 409 | {s['rounds_ok']} / {s['rounds']} |",
+        f"| rounds with exactly {winners} x 201 and {p['clients'] - winners} x 409 | "
+        f"{s['rounds_ok']} / {s['rounds']} |",
         f"| 201 (booked) | {s['status_201']:,} |",
         f"| 409 (slot taken) | {s['status_409']:,} |",
         f"| 5xx | {s['status_5xx']} |",
         f"| any other answer | {others} |",
-        f"| confirmed bookings in the database | {s['confirmed']} |",
+        f"| confirmed bookings in the database (member rows) | {s['confirmed']} ({s['member_rows']}) |",
+        f"| a member holding two bookings of one slot (SQL) | {s['slots_booked_twice']} |",
         f"| overlapping confirmed bookings (SQL) | {s['overlapping_pairs']} |",
         f"| 201 latency p50 / p99 | {s['p50_201_ms']:.0f} / {s['p99_201_ms']:.0f} ms |",
         f"| 409 latency p50 / p99 | {s['p50_409_ms']:.0f} / {s['p99_409_ms']:.0f} ms |",
         f"| a round (all {p['clients']} answered), median / max | "
         f"{s['round_median_ms']:.0f} / {s['round_max_ms']:.0f} ms |",
         "",
-        f"The guarantee (one 201 a round, the rest 409, no 5xx, no overlap): {verdict}.",
+        f"The guarantee ({winners} x 201 a round, each a different member, the rest 409, no 5xx, "
+        f"no overlap): {verdict}.",
     ]
     return "\n".join(lines)
 
@@ -275,16 +339,19 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads a worker (1: sync workers)")
     parser.add_argument("--database-url", default=DATABASE_URL)
+    parser.add_argument(
+        "--mode", choices=sorted(MODES), default="personal", help="whose page: a rep's or a team's"
+    )
     parser.add_argument("--no-docs", action="store_true", help=f"leave {DOCS.relative_to(ROOT)} alone")
     args = parser.parse_args()
 
     results: dict = {
         "measured_at": measured_at(),
         "machine": {**machine(args.database_url), "load_before": round(os.getloadavg()[0], 2)},
-        "parameters": {k: getattr(args, k) for k in ("rounds", "clients", "workers", "threads")},
+        "parameters": {k: getattr(args, k) for k in ("rounds", "clients", "workers", "threads", "mode")},
     }
     with throwaway_database(args.database_url):
-        world = seed(args.database_url, args.rounds)
+        world = seed(args.database_url, args.rounds, args.mode)
         with tempfile.TemporaryDirectory(prefix="termin-race-") as scratch:
             env = server_env(args.database_url, Path(scratch))
             log_path = Path(scratch) / "gunicorn.log"
@@ -303,8 +370,9 @@ def main() -> int:
                 except SystemExit:
                     log(f"server log:\n{server.log_tail()}")
                     raise
-                database = check_database(args.database_url, world["rep_id"])
-                results["summary"] = summarise(rounds, database, args.clients)
+                database = check_database(args.database_url, world["rep_ids"])
+                holds = TEAM_SIZE if args.mode == "group" else 1
+                results["summary"] = summarise(rounds, database, args.clients, MODES[args.mode], holds)
                 results["rounds"] = [
                     {
                         "slot": r["slot"],
@@ -315,9 +383,15 @@ def main() -> int:
                 ]
                 if not results["summary"]["guarantee_held"]:
                     log(f"server log:\n{server.log_tail()}")
-    write_results(RESULTS, results)
+    suffix = "" if args.mode == "personal" else f"-{args.mode}"
+    write_results(RESULTS.with_name(f"race{suffix}.json"), results)
     if not args.no_docs:
-        write_section(BEGIN, END, table(results), heading="## Booking race (`bench/race.py`)")
+        heading = "## Booking race (`bench/race.py`)"
+        if args.mode != "personal":
+            heading = f"## Booking race, {args.mode} page (`bench/race.py --mode {args.mode}`)"
+        write_section(
+            f"<!-- race{suffix}:begin -->", f"<!-- race{suffix}:end -->", table(results), heading=heading
+        )
         log(f"updated {DOCS.relative_to(ROOT)}")
     print(table(results))
     for detail in results["summary"]["details"]:

@@ -92,3 +92,16 @@ def test_seed_demo_prints_the_page_and_robots_urls(app, monkeypatch):
     )
     assert f"  Demo domain:  http://{demo.DEMO_DOMAIN}:8000/robots.txt" in lines
     assert "  Rep calendar: skipped in tests" in lines
+    team_link = f"http://{demo.DEMO_DOMAIN}:8000/meetings/team/talk-to-sales"
+    assert f"  Team page:    {team_link} (round robin: Rita and Tom)" in lines
+
+
+def test_seed_creates_a_round_robin_page_of_two_reps_on_the_demo_domain_once(app_ctx):
+    first = demo.seed_demo()
+    again = demo.seed_demo()
+
+    page = first.team_page
+    assert again.team_page.id == page.id
+    assert (page.kind, page.slug) == ("round_robin", "talk-to-sales")
+    assert [m.user.email for m in page.members] == [demo.REP_EMAIL, demo.SECOND_REP_EMAIL]
+    assert pages.page_host(page, APP_HOST) == demo.DEMO_DOMAIN

@@ -554,13 +554,36 @@ def combine(per_member: Iterable[Sequence[datetime]], *, every: bool) -> list[da
     if not lists:
         return []
     if every:
-        common = set(lists[0]).intersection(*lists[1:])
-        return sorted(common)
+        # Pairwise two-pointer merges, shortest first: linear, and no hashing of aware datetimes (each hash
+        # costs an offset look-up).
+        lists.sort(key=len)
+        common = lists[0]
+        for other in lists[1:]:
+            common = _intersect(common, other)
+            if not common:
+                break
+        return common
     merged = []
     for instant in heapq.merge(*lists):
         if not merged or merged[-1] != instant:
             merged.append(instant)
     return merged
+
+
+def _intersect(first: list[datetime], second: list[datetime]) -> list[datetime]:
+    """The starts in both sorted lists (each without repeats)."""
+    found = []
+    i = j = 0
+    while i < len(first) and j < len(second):
+        if first[i] == second[j]:
+            found.append(first[i])
+            i += 1
+            j += 1
+        elif first[i] < second[j]:
+            i += 1
+        else:
+            j += 1
+    return found
 
 
 # --- The visitor's side -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from app.domains.services import verified_domains
 from app.extensions import db
 from app.pages import links, services
 from app.pages.forms import CancelBookingForm, PageForm, RepLimitsForm, SwitchForm, UserSlugForm
-from app.pages.models import Booking, SchedulingPage
+from app.pages.models import PAGE_KINDS, Booking, SchedulingPage
 from app.tenants import services as tenants
 from app.tenants.models import User
 from app.tenants.views import admin_required
@@ -127,10 +127,15 @@ def team():
         members = services.team_pages(_tenant(), current_user)
     except services.PagesError:
         abort(403)
+    team_pages = services.list_team_pages(_tenant())
     return render_template(
         "pages/team.html",
         members=members,
-        page_links={page.id: links.page_url(page) for _user, pages in members for page in pages},
+        team_pages=team_pages,
+        page_links={
+            page.id: links.page_url(page)
+            for page in [*team_pages, *(page for _user, pages in members for page in pages)]
+        },
     )
 
 
@@ -221,19 +226,37 @@ def company_switch():
 # --- One page ---------------------------------------------------------------------------------------------
 
 
-def _page_form(*, submitted: bool) -> PageForm:
+def _page_form(*, submitted: bool, kind: str = "one_on_one") -> PageForm:
     """The editor form: from the request's data when ``submitted``, else empty (to fill)."""
     kwargs = {} if submitted else {"formdata": None}
-    return PageForm(domains=verified_domains(_tenant()), app_host=current_app.config["APP_HOST"], **kwargs)
+    users = [user for user in tenants.list_users(_tenant()) if user.is_active] if kind != "one_on_one" else []
+    return PageForm(
+        domains=verified_domains(_tenant()),
+        app_host=current_app.config["APP_HOST"],
+        kind=kind,
+        users=users,
+        **kwargs,
+    )
+
+
+def _kind_or_404() -> str:
+    """The kind of a new page: ``?kind=round_robin|group`` makes a team page (admins only, T1)."""
+    kind = request.args.get("kind", "one_on_one")
+    if kind not in PAGE_KINDS:
+        abort(404)
+    if kind != "one_on_one" and not current_user.is_admin:
+        abort(403)
+    return kind
 
 
 def _render_form(form: PageForm, page: SchedulingPage | None, owner: User, status: int, extra_rows: int = 3):
     form.add_empty_questions(extra_rows)
-    action = (
-        url_for("pages.edit_page", page_id=page.id)
-        if page is not None
-        else url_for("pages.new_page", **({} if _is_own(owner) else {"owner": owner.id}))
-    )
+    if page is not None:
+        action = url_for("pages.edit_page", page_id=page.id)
+    elif form.kind != "one_on_one":
+        action = url_for("pages.new_page", kind=form.kind)
+    else:
+        action = url_for("pages.new_page", **({} if _is_own(owner) else {"owner": owner.id}))
     return render_template(
         "pages/form.html",
         form=form,
@@ -247,7 +270,9 @@ def _render_form(form: PageForm, page: SchedulingPage | None, owner: User, statu
 
 def _explain(form: PageForm, error: services.PagesError, owner: User) -> None:
     """Put a service refusal beside the field it names, worded for the rep (or the admin editing for them)."""
-    if error.field == "slug":
+    if error.field == "slug" and form.kind != "one_on_one":
+        form.slug.errors = [*form.slug.errors, _("Another team page already uses this link; choose another.")]
+    elif error.field == "slug":
         pages = services.list_pages(_tenant(), owner)
         holder = next((p for p in pages if p.slug == form.slug.data), None)
         if holder is not None and _is_own(owner):
@@ -272,6 +297,10 @@ def _explain(form: PageForm, error: services.PagesError, owner: User) -> None:
         form.redirect_url.errors = [_("Use a web address starting with http:// or https://.")]
     elif error.field == "time_zone":
         form.time_zone.errors = [_("Choose a time zone from the list, such as Europe/Warsaw.")]
+    elif error.field == "members":
+        form.members.errors = [*form.members.errors, _("Choose members among your company's active users.")]
+    elif error.field in ("kind", "assignment"):
+        form.assignment.errors = [_("Choose how meetings are assigned.")]
     else:
         form.weekly_errors.append(_("These hours cannot be used: %(detail)s", detail=error.message))
 
@@ -280,11 +309,12 @@ def _explain(form: PageForm, error: services.PagesError, owner: User) -> None:
 def new_page():
     """A new page of the user's own, or (``?owner=<id>``, admins) of a user of the same tenant."""
     owner = _owner_or_404()
+    kind = _kind_or_404()
     if request.method == "GET":
-        form = _page_form(submitted=False)
+        form = _page_form(submitted=False, kind=kind)
         form.time_zone.data = owner.time_zone
         return _render_form(form, None, owner, 200)
-    form = _page_form(submitted=True)
+    form = _page_form(submitted=True, kind=kind)
     if ADD_ROWS in request.form:
         return _render_form(form, None, owner, 200, extra_rows=EXTRA_ROWS_ON_ASK)
     if form.validate():
@@ -308,10 +338,10 @@ def edit_page(page_id: int):
     page = _page_or_404(page_id)
     owner = page.owner
     if request.method == "GET":
-        form = _page_form(submitted=False)
+        form = _page_form(submitted=False, kind=page.kind)
         form.fill_from(page)
         return _render_form(form, page, owner, 200)
-    form = _page_form(submitted=True)
+    form = _page_form(submitted=True, kind=page.kind)
     if ADD_ROWS in request.form:
         return _render_form(form, page, owner, 200, extra_rows=EXTRA_ROWS_ON_ASK)
     if form.validate():
@@ -347,6 +377,8 @@ def share(page_id: int):
 def make_default(page_id: int):
     """P3: the page used when a meeting link goes into an email; served at /meetings/<user-slug>."""
     page = _page_or_404(page_id)
+    if page.is_team:
+        abort(404)  # a team page has its own link (/meetings/team/<slug>), never a rep's default
     owner = page.owner
     services.set_default_page(_tenant(), owner, page)
     db.session.commit()

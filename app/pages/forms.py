@@ -241,6 +241,29 @@ class QuestionForm(Form):
             raise ValidationError(_l("Give at least two choices, one a line."))
 
 
+class MemberRow(Form):
+    """One user of the tenant on a team page's editor: on the page or not, weight, paused."""
+
+    user_id = HiddenField()
+    included = BooleanField(_l("On this page"))
+    weight = IntegerField(
+        _l("Weight"),
+        default=1,
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=100, message=_l("Enter 1 to %(max)d.", max=100)),
+        ],
+    )
+    paused = BooleanField(_l("Paused"))
+
+
+ASSIGNMENT_CHOICES = [
+    SelectChoice("even", _l("Even: the member with the fewest bookings of this page")),
+    SelectChoice("weighted", _l("Weighted: bookings shared in proportion to each member's weight")),
+    SelectChoice("owner_first", _l("Contact owner first: a known contact's owner when free, else even")),
+]
+
+
 class PageForm(FlaskForm):
     title = StringField(
         _l("Title"),
@@ -346,8 +369,18 @@ class PageForm(FlaskForm):
         description=_l("Adds a noindex tag, so search engines drop the page even where robots.txt does not."),
     )
 
-    def __init__(self, *args, domains=(), app_host: str = "", **kwargs):
+    # Team pages only (T1); ignored on a one-on-one page.
+    assignment = SelectField(_l("Who gets each meeting"), choices=ASSIGNMENT_CHOICES, default="even")
+    members = FieldList(FormField(MemberRow), min_entries=0, max_entries=1000)
+
+    def __init__(self, *args, domains=(), app_host: str = "", kind: str = "one_on_one", users=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.kind = kind
+        self.users = {user.id: user for user in users}
+        if kind != "one_on_one" and not self.members.entries:
+            for user in users:
+                row = self.members.append_entry()
+                row.user_id.data, row.weight.data = str(user.id), 1
         self.domain_id.choices = [SelectChoice("", app_host)] + [
             SelectChoice(str(d.id), d.hostname) for d in domains
         ]
@@ -472,7 +505,32 @@ class PageForm(FlaskForm):
             redirect_url=(self.redirect_url.data or "") if redirect else "",
             domain_id=int(self.domain_id.data) if self.domain_id.data else None,
             hide_from_search=bool(self.hide_from_search.data),
+            kind=self.kind,
+            assignment=self.assignment.data or "even",
+            members=self.members_for_service(),
         )
+
+    def members_for_service(self) -> list[dict]:
+        if self.kind == "one_on_one":
+            return []
+        return [
+            {
+                "user_id": int(row.user_id.data),
+                "weight": row.weight.data or 1,
+                "paused": bool(row.paused.data),
+            }
+            for row in self.members
+            if row.included.data and (row.user_id.data or "").isdigit()
+        ]
+
+    def validate_members(self, field):
+        if self.kind == "one_on_one":
+            return
+        if not any(row.included.data for row in field):
+            raise ValidationError(_l("Choose at least one member."))
+        for row in field:
+            if not (row.user_id.data or "").isdigit() or int(row.user_id.data) not in self.users:
+                raise ValidationError(_l("Choose members among your company's active users."))
 
     def fill_from(self, page: SchedulingPage) -> None:
         """Show a stored page (a GET of the edit form)."""
@@ -506,6 +564,19 @@ class PageForm(FlaskForm):
         served = page.domain is not None and page.domain.is_verified
         self.domain_id.data = str(page.domain_id) if served else ""
         self.hide_from_search.data = page.hide_from_search
+        if page.is_team:
+            self.assignment.data = page.assignment
+            while self.members.entries:
+                self.members.pop_entry()
+            on_page = {member.user_id for member in page.members}
+            for member in page.members:
+                row = self.members.append_entry()
+                row.user_id.data, row.included.data = str(member.user_id), True
+                row.weight.data, row.paused.data = member.weight, member.paused
+            for user_id in self.users:
+                if user_id not in on_page:
+                    row = self.members.append_entry()
+                    row.user_id.data, row.weight.data = str(user_id), 1
 
 
 # --- The rep's own limits (T1, T4) -----------------------------------------------------------------------

@@ -16,6 +16,10 @@ from app.extensions import db
 from app.tenants.models import Domain, JSONType, User
 
 BOOKING_STATUSES = ("confirmed", "cancelled")
+# One-on-one pages belong to their owner; team pages (T1) book with their members.
+PAGE_KINDS = ("one_on_one", "round_robin", "group")
+# How a round-robin page picks among the members free at the chosen time (T1).
+ASSIGNMENT_RULES = ("even", "weighted", "owner_first")
 
 
 class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
@@ -36,6 +40,17 @@ class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
             unique=True,
             postgresql_where=sa.text("is_default"),
             sqlite_where=sa.text("is_default"),
+        ),
+        check_one_of("kind", PAGE_KINDS),
+        check_one_of("assignment", ASSIGNMENT_RULES),
+        # A team page's path is /meetings/team/<slug>: its slug is unique among all team pages (D5), and
+        # "team" is a reserved user slug, so no personal page can share the path.
+        sa.Index(
+            "uq_scheduling_pages_team_slug",
+            "slug",
+            unique=True,
+            postgresql_where=sa.text("kind <> 'one_on_one'"),
+            sqlite_where=sa.text("kind <> 'one_on_one'"),
         ),
     )
 
@@ -73,8 +88,55 @@ class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
     confirmation_message: Mapped[str] = mapped_column(sa.Text, default="")
     redirect_url: Mapped[str] = mapped_column(sa.String(2048), default="")
 
+    # T1: "one_on_one" books the owner; "round_robin" one free member chosen by ``assignment``; "group"
+    # every member at once. A team page's owner is whoever manages it (an admin), and the organizer of a
+    # group meeting when they are a member.
+    kind: Mapped[str] = mapped_column(sa.String(16), default="one_on_one", server_default="one_on_one")
+    assignment: Mapped[str] = mapped_column(sa.String(16), default="even", server_default="even")
+
     owner: Mapped[User] = relationship()
     domain: Mapped[Domain | None] = relationship()
+    members: Mapped[list["PageMember"]] = relationship(
+        back_populates="page", cascade="all, delete-orphan", order_by="PageMember.position, PageMember.id"
+    )
+
+    @property
+    def is_team(self) -> bool:
+        return self.kind != "one_on_one"
+
+    @property
+    def host_name(self) -> str:
+        """Whom the visitor books, as the public page names it: the rep; for round robin the company
+        (the member is chosen at booking); for a group every member on the page."""
+        if self.kind == "round_robin":
+            return self.owner.tenant.name
+        if self.kind == "group":
+            return ", ".join(member.user.name for member in self.members if not member.paused)
+        return self.owner.name
+
+
+class PageMember(TenantOwnedMixin, TimestampMixin, db.Model):
+    """A user a team page books with (T1): their weight (weighted round robin) and whether they are paused
+    (kept on the page, offered nothing until resumed)."""
+
+    __tablename__ = "page_members"
+    __table_args__ = (
+        sa.UniqueConstraint("page_id", "user_id", name="uq_page_members_page_id_user_id"),
+        sa.CheckConstraint("weight >= 1", name="weight_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int] = mapped_column(sa.ForeignKey("scheduling_pages.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    weight: Mapped[int] = mapped_column(default=1, server_default="1")
+    paused: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the tenant's admins were told this member is left out for an inactive calendar (once, until
+    # the calendar is back).
+    excluded_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    page: Mapped[SchedulingPage] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
 
 
 class SlugAlias(TenantOwnedMixin, TimestampMixin, db.Model):
@@ -99,8 +161,16 @@ class SlugAlias(TenantOwnedMixin, TimestampMixin, db.Model):
             "user_id",
             "slug",
             unique=True,
-            postgresql_where=sa.text("page_id IS NOT NULL"),
-            sqlite_where=sa.text("page_id IS NOT NULL"),
+            postgresql_where=sa.text("page_id IS NOT NULL AND NOT team"),
+            sqlite_where=sa.text("page_id IS NOT NULL AND NOT team"),
+        ),
+        # An old slug of a team page, unique among them like the live ones.
+        sa.Index(
+            "uq_slug_aliases_team_slug",
+            "slug",
+            unique=True,
+            postgresql_where=sa.text("team"),
+            sqlite_where=sa.text("team"),
         ),
     )
 
@@ -110,6 +180,7 @@ class SlugAlias(TenantOwnedMixin, TimestampMixin, db.Model):
         sa.ForeignKey("scheduling_pages.id", ondelete="CASCADE"), index=True
     )
     slug: Mapped[str] = mapped_column(sa.String(64))
+    team: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class Booking(TenantOwnedMixin, TimestampMixin, db.Model):
@@ -158,12 +229,20 @@ class Booking(TenantOwnedMixin, TimestampMixin, db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str] = mapped_column(sa.Text, default="")
     rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A group page's booking holds every member: the visitor's booking (owner: the organizer) and one
+    # companion row a further member, pointing at it, so each member's time is held by the same exclusion
+    # constraint as a personal booking.
+    parent_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     page: Mapped[SchedulingPage | None] = relationship()
     owner: Mapped[User] = relationship()
     contact: Mapped[Contact | None] = relationship()
     meeting: Mapped[Meeting | None] = relationship()
+    companions: Mapped[list["Booking"]] = relationship(back_populates="parent", order_by="Booking.id")
+    parent: Mapped["Booking | None"] = relationship(back_populates="companions", remote_side=[id])
 
     @property
     def is_confirmed(self) -> bool:

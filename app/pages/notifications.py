@@ -203,6 +203,32 @@ def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt
     smtp.send_mail(page.tenant_id, to=owner.email, subject=subject, text="\n\n".join(body) + "\n")
 
 
+def team_member_excluded(page: SchedulingPage, member: User, reason: str, admins: list[User]) -> None:
+    """T1: tell the tenant's admins, once, that a team page leaves a member out for an inactive calendar
+    (round robin books the others; a group page cannot be booked until it is fixed)."""
+    for admin in admins:
+        with _rep_locale(admin):
+            if page.kind == "group":
+                effect = _("Nobody can book this group page until it is fixed.")
+            else:
+                effect = _("Meetings on this page go to the other members until it is fixed.")
+            body = [
+                _(
+                    "%(member)s is left out of the team page “%(page)s”: one of their calendars is inactive.",
+                    member=member.name,
+                    page=page.title,
+                ),
+                _("Why: %(reason)s", reason=reason),
+                effect,
+                _(
+                    "They can reconnect the account, or remove the inactive calendar, on their calendar "
+                    "settings page."
+                ),
+            ]
+            subject = _("%(member)s is left out of “%(page)s”", member=member.name, page=page.title)
+        smtp.send_mail(page.tenant_id, to=admin.email, subject=subject, text="\n\n".join(body) + "\n")
+
+
 # --- Parts -------------------------------------------------------------------------------------------------
 
 

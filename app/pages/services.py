@@ -25,10 +25,18 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.crm import services as crm
-from app.crm.models import Contact, Meeting
+from app.crm.models import Contact, Meeting, MeetingContact
 from app.extensions import db
 from app.pages import availability
-from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
+from app.pages.models import (
+    ASSIGNMENT_RULES,
+    PAGE_KINDS,
+    Booking,
+    BookingAttempt,
+    PageMember,
+    SchedulingPage,
+    SlugAlias,
+)
 from app.sync import services as sync
 from app.sync import writes
 from app.sync.models import BusyBlock, SyncedEvent
@@ -85,8 +93,23 @@ def list_pages(tenant: Tenant, owner: User) -> list[SchedulingPage]:
     return list(
         db.session.scalars(
             sa.select(SchedulingPage)
-            .where(SchedulingPage.tenant_id == tenant.id, SchedulingPage.owner_id == owner.id)
+            .where(
+                SchedulingPage.tenant_id == tenant.id,
+                SchedulingPage.owner_id == owner.id,
+                SchedulingPage.kind == "one_on_one",
+            )
             .order_by(SchedulingPage.is_default.desc(), SchedulingPage.title, SchedulingPage.id)
+        )
+    )
+
+
+def list_team_pages(tenant: Tenant) -> list[SchedulingPage]:
+    """The tenant's round-robin and group pages (T1), by title."""
+    return list(
+        db.session.scalars(
+            sa.select(SchedulingPage)
+            .where(SchedulingPage.tenant_id == tenant.id, SchedulingPage.kind != "one_on_one")
+            .order_by(SchedulingPage.title, SchedulingPage.id)
         )
     )
 
@@ -122,7 +145,7 @@ def team_pages(tenant: Tenant, actor: User) -> list[tuple[User, list[SchedulingP
     )
     pages = db.session.scalars(
         sa.select(SchedulingPage)
-        .where(SchedulingPage.tenant_id == tenant.id)
+        .where(SchedulingPage.tenant_id == tenant.id, SchedulingPage.kind == "one_on_one")
         .order_by(SchedulingPage.is_default.desc(), SchedulingPage.title, SchedulingPage.id)
     )
     by_owner: dict[int, list[SchedulingPage]] = {}
@@ -215,8 +238,13 @@ class Resolved:
     redirect: str | None = None
 
 
+TEAM_SEGMENT = "team"  # /meetings/team/<slug>; a reserved user slug, so no rep can hold it
+
+
 def page_path(page: SchedulingPage) -> str:
-    """The page's path; the default page's is the rep's own (P3)."""
+    """The page's path; the default page's is the rep's own (P3), a team page's /meetings/team/<slug>."""
+    if page.is_team:
+        return f"/meetings/{TEAM_SEGMENT}/{page.slug}"
     if page.is_default:
         return f"/meetings/{page.owner.page_slug}"
     return f"/meetings/{page.owner.page_slug}/{page.slug}"
@@ -231,6 +259,8 @@ def page_host(page: SchedulingPage, app_host: str) -> str:
 def resolve_path(user_slug: str, page_slug: str | None) -> Resolved | None:
     """Find what a public path names, following old slugs (P2). None: nothing has that path."""
     user_slug, page_slug = user_slug.lower(), page_slug.lower() if page_slug else None
+    if user_slug == TEAM_SEGMENT:
+        return _resolve_team_path(page_slug) if page_slug else None
     owner = db.session.scalar(sa.select(User).where(User.page_slug == user_slug))
     if owner is None:
         alias = db.session.scalar(
@@ -261,6 +291,19 @@ def resolve_path(user_slug: str, page_slug: str | None) -> Resolved | None:
         return None
     page = db.session.get(SchedulingPage, alias.page_id)
     return Resolved(owner=owner, redirect=f"/meetings/{owner.page_slug}/{page.slug}")
+
+
+def _resolve_team_path(slug: str) -> Resolved | None:
+    page = db.session.scalar(
+        sa.select(SchedulingPage).where(SchedulingPage.kind != "one_on_one", SchedulingPage.slug == slug)
+    )
+    if page is not None:
+        return Resolved(owner=page.owner, page=page)
+    alias = db.session.scalar(sa.select(SlugAlias).where(SlugAlias.team, SlugAlias.slug == slug))
+    if alias is None:
+        return None
+    page = db.session.get(SchedulingPage, alias.page_id)
+    return Resolved(owner=page.owner, redirect=page_path(page))
 
 
 def check_slug(slug: str, field_name: str) -> str:
@@ -323,6 +366,11 @@ class PageSettings:
     redirect_url: str = ""
     domain_id: int | None = None
     hide_from_search: bool = False
+    # Team pages (T1): "round_robin" or "group", the round-robin rule, and the members as
+    # [{"user_id", "weight", "paused"}] in order.
+    kind: str = "one_on_one"
+    assignment: str = "even"
+    members: list[dict] = field(default_factory=list)
 
 
 # Where a page may send visitors after booking: an http(s) address with a host, and nothing a Location
@@ -332,16 +380,21 @@ REDIRECT_URL = re.compile(r"https?://[^\x00-\x20\x7f/?#\\@]+(?:[/?#][^\x00-\x20\
 
 def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None:
     slug = check_slug(settings.slug, "slug")
-    taken = db.session.scalar(
-        sa.select(SchedulingPage.id).where(
-            # A new page has its owner but no owner_id until it is flushed.
-            SchedulingPage.owner_id == (page.owner.id if page.owner is not None else page.owner_id),
-            SchedulingPage.slug == slug,
-            SchedulingPage.id != (page.id or 0),
+    if page.id is not None and settings.kind != page.kind:
+        raise PagesError("A page keeps its kind; create a new page for another kind.", "kind")
+    if settings.kind == "one_on_one":
+        taken = db.session.scalar(
+            sa.select(SchedulingPage.id).where(
+                # A new page has its owner but no owner_id until it is flushed.
+                SchedulingPage.owner_id == (page.owner.id if page.owner is not None else page.owner_id),
+                SchedulingPage.slug == slug,
+                SchedulingPage.id != (page.id or 0),
+            )
         )
-    )
-    if taken is not None:
-        raise PagesError(f"You already have a page at “{slug}”.", "slug")
+        if taken is not None:
+            raise PagesError(f"You already have a page at “{slug}”.", "slug")
+    else:
+        _check_team(tenant, page, settings, slug)
     if settings.redirect_url and not REDIRECT_URL.fullmatch(settings.redirect_url.strip()):
         raise PagesError("The redirect address must start with http:// or https://.", "redirect_url")
     domain = None
@@ -383,12 +436,75 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     if page.slug and page.slug != slug and page.id is not None:
         _keep_old_page_slug(page, page.slug, slug)
     page.slug = slug
+    if page.is_team:
+        _set_members(tenant, page, settings.members)
+
+
+def _check_team(tenant: Tenant, page: SchedulingPage, settings: PageSettings, slug: str) -> None:
+    """A team page's own checks: its kind, rule, members (the tenant's active users) and unique slug."""
+    if settings.kind not in PAGE_KINDS:
+        raise PagesError("Choose one-on-one, round robin or group.", "kind")
+    if settings.assignment not in ASSIGNMENT_RULES:
+        raise PagesError("Choose how meetings are assigned.", "assignment")
+    taken = db.session.scalar(
+        sa.select(SchedulingPage.id).where(
+            SchedulingPage.kind != "one_on_one",
+            SchedulingPage.slug == slug,
+            SchedulingPage.id != (page.id or 0),
+        )
+    )
+    alias = db.session.scalar(
+        sa.select(SlugAlias).where(
+            SlugAlias.team, SlugAlias.slug == slug, SlugAlias.page_id != (page.id or 0)
+        )
+    )
+    if taken is not None or alias is not None:
+        raise PagesError(f"“{slug}” is already taken by a team page; choose another.", "slug")
+    ids = [int(item["user_id"]) for item in settings.members]
+    if not ids:
+        raise PagesError("Choose at least one member.", "members")
+    if len(set(ids)) != len(ids):
+        raise PagesError("A member is listed twice.", "members")
+    found = db.session.scalars(
+        sa.select(User.id).where(User.tenant_id == tenant.id, User.id.in_(ids), User.is_active)
+    ).all()
+    if len(found) != len(ids):
+        raise PagesError("Choose members among your company's active users.", "members")
+    for item in settings.members:
+        if not 1 <= int(item.get("weight", 1)) <= MAX_WEIGHT:
+            raise PagesError(f"Give each weight as 1 to {MAX_WEIGHT}.", "members")
+    page.kind, page.assignment = settings.kind, settings.assignment
+
+
+MAX_WEIGHT = 100
+
+
+def _set_members(tenant: Tenant, page: SchedulingPage, members: list[dict]) -> None:
+    current = {member.user_id: member for member in page.members}
+    wanted = []
+    for position, item in enumerate(members):
+        user_id = int(item["user_id"])
+        member = current.pop(user_id, None) or PageMember(tenant_id=tenant.id, user_id=user_id)
+        member.weight = int(item.get("weight", 1))
+        member.paused = bool(item.get("paused", False))
+        member.position = position
+        wanted.append(member)
+    page.members = wanted
 
 
 def _keep_old_page_slug(page: SchedulingPage, old: str, new: str) -> None:
+    if page.is_team:
+        db.session.execute(sa.delete(SlugAlias).where(SlugAlias.team, SlugAlias.slug.in_([old, new])))
+        db.session.add(
+            SlugAlias(tenant_id=page.tenant_id, user_id=page.owner_id, page_id=page.id, slug=old, team=True)
+        )
+        return
     db.session.execute(
         sa.delete(SlugAlias).where(
-            SlugAlias.user_id == page.owner_id, SlugAlias.slug.in_([old, new]), SlugAlias.page_id.is_not(None)
+            SlugAlias.user_id == page.owner_id,
+            SlugAlias.slug.in_([old, new]),
+            SlugAlias.page_id.is_not(None),
+            sa.not_(SlugAlias.team),
         )
     )
     db.session.add(SlugAlias(tenant_id=page.tenant_id, user_id=page.owner_id, page_id=page.id, slug=old))
@@ -396,13 +512,19 @@ def _keep_old_page_slug(page: SchedulingPage, old: str, new: str) -> None:
 
 def create_page(tenant: Tenant, owner: User, settings: PageSettings) -> SchedulingPage:
     """A new page of ``owner``'s; their first one becomes their default page (P3)."""
-    page = SchedulingPage(tenant_id=tenant.id, owner=owner, slug="")
+    page = SchedulingPage(tenant_id=tenant.id, owner=owner, slug="", kind=settings.kind)
+    if page.is_team and not owner.is_admin:
+        raise PagesError("Only an admin can create team pages.", "kind")
     _apply(tenant, page, settings)
-    page.is_default = default_page(tenant, owner) is None
+    # A team page is never anyone's default page: its path is its own (/meetings/team/<slug>).
+    page.is_default = not page.is_team and default_page(tenant, owner) is None
     # A page slug that was once an old slug of another of the rep's pages now names this page.
     db.session.execute(
         sa.delete(SlugAlias).where(
-            SlugAlias.user_id == owner.id, SlugAlias.slug == page.slug, SlugAlias.page_id.is_not(None)
+            SlugAlias.user_id == owner.id,
+            SlugAlias.slug == page.slug,
+            SlugAlias.page_id.is_not(None),
+            sa.not_(SlugAlias.team),
         )
     )
     db.session.add(page)
@@ -418,6 +540,8 @@ def update_page(tenant: Tenant, page: SchedulingPage, settings: PageSettings) ->
 
 def set_default_page(tenant: Tenant, owner: User, page: SchedulingPage) -> None:
     """Make ``page`` the rep's default page, served at /meetings/<user-slug> (P3)."""
+    if page.is_team:
+        raise PagesError("A team page has its own link and cannot be anyone's default page.")
     current = default_page(tenant, owner)
     if current is not None and current.id != page.id:
         current.is_default = False
@@ -486,7 +610,7 @@ def busy_intervals(
         Booking.end_at > start,
     )
     if except_booking is not None:
-        bookings = bookings.where(Booking.id != except_booking.id)
+        bookings = bookings.where(Booking.id.not_in(_held_by(except_booking)))
         meeting = except_booking.meeting
         if meeting is not None and meeting.uid:
             # Its own event, synced back from the calendar Termin wrote it to, is known by its UID; another
@@ -518,10 +642,15 @@ def full_days(
         Booking.start_at < end + timedelta(days=1),
     )
     if except_booking is not None:
-        query = query.where(Booking.id != except_booking.id)
+        query = query.where(Booking.id.not_in(_held_by(except_booking)))
     zone = ZoneInfo(owner.time_zone)
     counts = Counter(instant.astimezone(zone).date() for instant in db.session.scalars(query))
     return {day for day, count in counts.items() if count >= limit}
+
+
+def _held_by(booking: Booking) -> list[int]:
+    """The booking rows that hold time for ``booking``: itself and, for a group booking, its companions."""
+    return [booking.id, *(companion.id for companion in booking.companions)]
 
 
 def free_slots(
@@ -534,10 +663,47 @@ def free_slots(
     except_booking: Booking | None = None,
 ) -> list[datetime]:
     """The page's free starts in ``[start, end)`` (aware UTC), from the database alone: the page's hours
-    and the rep's busy time, within the rep's working hours, off their time off and full days."""
-    return member_free_slots(
-        page, page.owner, start, end, now=now, duration=duration, except_booking=except_booking
-    )
+    and the rep's busy time, within the rep's working hours, off their time off and full days.
+
+    A team page (T1) combines its bookable members' free starts: the union for round robin, the
+    intersection for a group. Moving a round-robin booking keeps its member, so only theirs count then.
+    """
+    kwargs = dict(now=now, duration=duration, except_booking=except_booking)
+    if not page.is_team:
+        return member_free_slots(page, page.owner, start, end, **kwargs)
+    if page.kind == "round_robin" and except_booking is not None:
+        return member_free_slots(page, except_booking.owner, start, end, **kwargs)
+    members, excluded = team_hosts(page)
+    if not members or (page.kind == "group" and excluded):
+        return []
+    if page.kind == "group":
+        # Member by member, narrowing the window to the common starts so far: a group with no common time
+        # stops reading busy time early.
+        common: list[datetime] | None = None
+        for member in members:
+            own = member_free_slots(page, member, start, end, **kwargs)
+            common = own if common is None else availability.combine([common, own], every=True)
+            if not common:
+                return []
+        return common or []
+    per_member = [member_free_slots(page, member, start, end, **kwargs) for member in members]
+    return availability.combine(per_member, every=False)
+
+
+def team_hosts(page: SchedulingPage) -> tuple[list[User], list[tuple[User, str]]]:
+    """A team page's members who can be booked now, and those left out for an inactive calendar (with the
+    reason). Paused members and deactivated users are in neither: they are simply not offered (T1)."""
+    bookable, excluded = [], []
+    for member in page.members:
+        user = member.user
+        if member.paused or not user.is_active:
+            continue
+        reason = sync.booking_paused_reason(user.tenant, user)
+        if reason is None:
+            bookable.append(user)
+        else:
+            excluded.append((user, reason))
+    return bookable, excluded
 
 
 def member_free_slots(
@@ -572,9 +738,49 @@ def visitor_slots(
     return free_slots(page, start, end, now=now, duration=duration)
 
 
+def tell_admins_of_exclusions(page: SchedulingPage, excluded: list[tuple[User, str]], now: datetime) -> None:
+    """T1: the tenant's admins hear once that a member is left out for an inactive calendar (like C11);
+    a member whose calendars are fine again is told about afresh the next time."""
+    from app.pages import notifications
+
+    left_out = {user.id: reason for user, reason in excluded}
+    for member in page.members:
+        if member.user_id not in left_out:
+            member.excluded_notified_at = None
+            continue
+        # One conditional UPDATE decides who tells the admins, so a crowd of visitors sends one email.
+        claimed = db.session.execute(
+            sa.update(PageMember)
+            .where(PageMember.id == member.id, PageMember.excluded_notified_at.is_(None))
+            .values(excluded_notified_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed:
+            admins = db.session.scalars(
+                sa.select(User).where(User.tenant_id == page.tenant_id, User.role == "admin", User.is_active)
+            ).all()
+            notifications.team_member_excluded(page, member.user, left_out[member.user_id], list(admins))
+    db.session.flush()
+
+
 def booking_paused_reason(page: SchedulingPage) -> str | None:
-    """C11: why nobody can book with the page's rep right now, or None."""
-    return sync.booking_paused_reason(page.owner.tenant, page.owner)
+    """C11: why nobody can book with the page's rep right now, or None.
+
+    A round-robin page is paused only when no member is left to book (a member with an inactive calendar
+    is left out, never assumed free); a group page while any member's calendar is inactive (T1).
+    """
+    if not page.is_team:
+        return sync.booking_paused_reason(page.owner.tenant, page.owner)
+    members, excluded = team_hosts(page)
+    if page.kind == "group" and excluded:
+        user, reason = excluded[0]
+        return f"{user.name}: {reason}"
+    if not members:
+        if excluded:
+            user, reason = excluded[0]
+            return f"{user.name}: {reason}"
+        return "No member of this team page can be booked right now."
+    return None
 
 
 # --- Booking (P6, C7, C10, C11) -----------------------------------------------------------------------------
@@ -677,7 +883,12 @@ def _local_day(user: User, instant: datetime) -> date:
 
 
 def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None:
-    """C11: record an attempt to book while booking is paused, tell the rep (hourly at most), refuse."""
+    """C11: record an attempt to book while booking is paused, tell the rep (hourly at most), refuse.
+
+    On a team page the admins also hear, once, of each member left out for an inactive calendar (T1).
+    """
+    if page.is_team:
+        tell_admins_of_exclusions(page, team_hosts(page)[1], now)
     reason = booking_paused_reason(page)
     if reason is None:
         return
@@ -726,7 +937,8 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
     if page.consent_text and not request.consented:
         raise PagesError("Please tick the consent box to book.", "consent")
     tenant, owner = page.owner.tenant, page.owner
-    _lock_owner(owner)
+    hosts = team_hosts(page)[0] if page.is_team else [owner]
+    _lock_hosts(hosts)
     earlier = db.session.scalar(
         sa.select(Booking).where(
             Booking.page_id == page.id, Booking.idempotency_key == request.idempotency_key
@@ -739,7 +951,18 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
                 "This form was already used for another booking; reload the page.", "idempotency_key"
             )
         return BookingResult(earlier, created=False, token=None)
-    _check_offered(page, request.start, request.duration, now)
+    if page.is_team:
+        free = _free_hosts(page, hosts, request.start, request.duration, now)
+        if page.kind == "group":
+            if len(free) < len(hosts) or not hosts:
+                raise SlotTaken(TAKEN, "start")
+            owner = owner if owner in hosts else hosts[0]  # the organizer: the page's owner or first member
+        else:
+            if not free:
+                raise SlotTaken(TAKEN, "start")
+            owner = _assign(page, free, request.email, now)
+    else:
+        _check_offered(page, request.start, request.duration, now)
 
     contact = _upsert_contact(tenant, request)
     end = request.start + request.duration
@@ -775,11 +998,135 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
         manage_token_hash=hash_token(token),
     )
     db.session.add(booking)
+    if page.kind == "group":
+        # Every other member's time is held by a companion row under the same exclusion constraint.
+        for host in hosts:
+            if host.id != owner.id:
+                db.session.add(_companion(booking, host))
     _flush_booking()
-    # C7, C10: into the default calendar of the account with scheduling pages on, the visitor invited.
+    # C7, C10: into the default calendar of the account with scheduling pages on, the visitor invited (and,
+    # for a group, the other members: ``writes`` lists the companions' owners as attendees).
     writes.schedule_meeting_write(tenant, meeting, purpose="pages")
     notifications.booking_confirmed(booking, token)
     return BookingResult(booking, created=True, token=token)
+
+
+TAKEN = "Someone has just booked that time; please pick another."
+
+
+def _lock_hosts(hosts: Sequence[User]) -> None:
+    """Every host's booking lock, in one order (by id), so two team bookings never wait on each other."""
+    for host in sorted(hosts, key=lambda user: user.id):
+        _lock_owner(host)
+
+
+def _free_hosts(
+    page: SchedulingPage,
+    hosts: Sequence[User],
+    start: datetime,
+    length: timedelta,
+    now: datetime,
+    except_booking: Booking | None = None,
+) -> list[User]:
+    """The ``hosts`` free for a ``length`` meeting at ``start`` on ``page``, read under their locks; a
+    ``PagesError`` (422) when the page does not offer ``start`` at all."""
+    rules = page_rules(page)
+    window = dict(window_start=start, window_end=start + timedelta(microseconds=1), now=now, duration=length)
+    if start not in availability.free_slots(rules, (), **window):
+        if start < now:
+            raise PagesError("That time is in the past.", "start")
+        raise PagesError("That time is not offered on this page; pick one of the times shown.", "start")
+    end = window["window_end"]
+    return [
+        host
+        for host in hosts
+        if start
+        in member_free_slots(page, host, start, end, now=now, duration=length, except_booking=except_booking)
+    ]
+
+
+# Round robin's "even" rule counts each member's bookings of the page from this long ago on (upcoming too).
+ASSIGNMENT_WINDOW = timedelta(days=30)
+
+
+def _assign(page: SchedulingPage, free: Sequence[User], email: str, now: datetime) -> User:
+    """The member a round-robin booking goes to, among those ``free`` at its time (T1).
+
+    *even*: the fewest bookings of this page starting from ``ASSIGNMENT_WINDOW`` ago on, ties to the least
+    recently booked, then the member listed first. *weighted*: the same with each count divided by the
+    member's weight, so over many bookings each gets a share proportional to it. *owner_first*: the
+    visitor's contact owner (the member who owns the contact's latest meeting) when free, else *even*.
+    """
+    if page.assignment == "owner_first":
+        owner = _contact_owner(page.tenant_id, email, free)
+        if owner is not None:
+            return owner
+    ids = [user.id for user in free]
+    rows = db.session.execute(
+        sa.select(Booking.owner_id, sa.func.count(), sa.func.max(Booking.created_at))
+        .where(
+            Booking.tenant_id == page.tenant_id,
+            Booking.page_id == page.id,
+            Booking.parent_id.is_(None),
+            Booking.status == "confirmed",
+            Booking.start_at >= now - ASSIGNMENT_WINDOW,
+            Booking.owner_id.in_(ids),
+        )
+        .group_by(Booking.owner_id)
+    ).all()
+    counts = {owner_id: (count, last) for owner_id, count, last in rows}
+    members = {member.user_id: member for member in page.members}
+
+    def turn(user: User):
+        count, last = counts.get(user.id, (0, None))
+        member = members[user.id]
+        share = count / member.weight if page.assignment == "weighted" else count
+        return share, last or datetime.min.replace(tzinfo=UTC), member.position
+
+    return min(free, key=turn)
+
+
+def _contact_owner(tenant_id: int, email: str, free: Sequence[User]) -> User | None:
+    by_id = {user.id: user for user in free}
+    owner_id = db.session.scalar(
+        sa.select(Meeting.owner_id)
+        .join(MeetingContact, MeetingContact.meeting_id == Meeting.id)
+        .join(Contact, Contact.id == MeetingContact.contact_id)
+        .where(
+            Meeting.tenant_id == tenant_id,
+            Contact.tenant_id == tenant_id,
+            Contact.email == email.strip().lower(),
+            Meeting.owner_id.in_(list(by_id)),
+        )
+        .order_by(Meeting.start_at.desc(), Meeting.id.desc())
+        .limit(1)
+    )
+    return by_id.get(owner_id)
+
+
+def _companion(booking: Booking, host: User) -> Booking:
+    """A group booking's row holding ``host``'s time: the visitor's details, no token of its own."""
+    key = hashlib.sha256(booking.idempotency_key.encode()).hexdigest()[:40]
+    return Booking(
+        tenant_id=booking.tenant_id,
+        page=booking.page,
+        owner=host,
+        contact=booking.contact,
+        meeting=booking.meeting,
+        start_at=booking.start_at,
+        end_at=booking.end_at,
+        status="confirmed",
+        idempotency_key=f"member-{host.id}-{key}",
+        first_name=booking.first_name,
+        last_name=booking.last_name,
+        email=booking.email,
+        time_zone=booking.time_zone,
+        locale=booking.locale,
+        answers=list(booking.answers),
+        consented_at=booking.consented_at,
+        manage_token_hash=hash_token(secrets.token_urlsafe(32)),
+        parent=booking,
+    )
 
 
 def _flush_booking() -> None:
@@ -815,10 +1162,13 @@ def cancel_booking(booking: Booking, *, reason: str = "", by_visitor: bool, now:
     """Cancel the booking, its meeting and its calendar event, and tell the other side."""
     from app.pages import notifications
 
+    if booking.parent is not None:
+        booking = booking.parent  # a member cancelling their part of a group meeting cancels the meeting
     if not booking.is_confirmed:
         return booking
-    booking.status = "cancelled"
-    booking.cancelled_at = now
+    for row in (booking, *booking.companions):
+        row.status = "cancelled"
+        row.cancelled_at = now
     booking.cancel_reason = reason.strip()[:2000]
     tenant = booking.owner.tenant
     if booking.meeting is not None and booking.meeting.status != "cancelled":
@@ -848,15 +1198,22 @@ def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: da
     if unavailable_reason(page):
         raise PageUnavailable("This scheduling page is not available.")
     refuse_while_paused(page, booking.email, now)
-    _lock_owner(booking.owner)
+    hosts = [booking.owner, *(companion.owner for companion in booking.companions)]
+    _lock_hosts(hosts)
     length = booking.end_at - booking.start_at
     if not offers_length(page, length):
         raise PagesError(LENGTH_GONE, "start")
     if start == booking.start_at:
         return booking
-    _check_offered(page, start, length, now, except_booking=booking)
+    if page.is_team:
+        # The booking keeps its members: every one of them must be free at the new time.
+        if len(_free_hosts(page, hosts, start, length, now, except_booking=booking)) < len(hosts):
+            raise SlotTaken(TAKEN, "start")
+    else:
+        _check_offered(page, start, length, now, except_booking=booking)
     previous = (booking.start_at, booking.end_at)
-    booking.start_at, booking.end_at = start, start + length
+    for row in (booking, *booking.companions):
+        row.start_at, row.end_at = start, start + length
     booking.rescheduled_at = now
     meeting = booking.meeting
     if meeting is not None:

@@ -38,6 +38,7 @@ from app.crm.models import Meeting
 from app.extensions import db
 from app.mail import imip, outbox, smtp
 from app.mail.models import OutboxMessage
+from app.pages.models import Booking
 from app.sync import services as sync
 from app.sync.models import Calendar, CalendarConnection
 from app.sync.providers.base import AccessLost, Attendee, AuthRevoked, CalendarProvider, EventDraft
@@ -216,7 +217,27 @@ def _draft(meeting: Meeting, connection: CalendarConnection) -> EventDraft:
 
 
 def _attendees(meeting: Meeting) -> tuple[Attendee, ...]:
-    return tuple(Attendee(email=contact.email, name=contact.display_name) for contact in meeting.contacts)
+    contacts = tuple(Attendee(email=contact.email, name=contact.display_name) for contact in meeting.contacts)
+    return contacts + _co_hosts(meeting)
+
+
+def _co_hosts(meeting: Meeting) -> tuple[Attendee, ...]:
+    """A group page's other members (T1), invited beside the visitor: the owners of the booking's
+    companion rows. The organizer's one event carries them all."""
+    if meeting.source != "page" or meeting.id is None:
+        return ()
+    users = db.session.scalars(
+        sa.select(User)
+        .join(Booking, Booking.owner_id == User.id)
+        .where(
+            Booking.tenant_id == meeting.tenant_id,
+            Booking.meeting_id == meeting.id,
+            Booking.parent_id.is_not(None),
+            Booking.status == "confirmed",
+        )
+        .order_by(Booking.id)
+    )
+    return tuple(Attendee(email=user.email, name=user.name) for user in users)
 
 
 @contextmanager

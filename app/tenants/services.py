@@ -37,6 +37,7 @@ RESERVED_SLUGS = frozenset(
         "slots",
         "static",
         "support",
+        "team",
         "www",
     }
 )
