@@ -45,6 +45,7 @@ HANDLERS: dict[str, str] = {
     "calendar.update_meeting": "app.sync.writes.update_meeting",
     "tasks.sync": "app.sync.tasks.deliver_task_sync",
     "tasks.sync_all": "app.sync.tasks.deliver_task_sync_all",
+    "booking.reminder": "app.pages.notifications.send_reminder",
 }
 DELIVER_JOB = "app.mail.jobs.deliver"
 BASE_BACKOFF_SECONDS = 30

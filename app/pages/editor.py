@@ -297,6 +297,8 @@ def _explain(form: PageForm, error: services.PagesError, owner: User) -> None:
         form.redirect_url.errors = [_("Use a web address starting with http:// or https://.")]
     elif error.field == "time_zone":
         form.time_zone.errors = [_("Choose a time zone from the list, such as Europe/Warsaw.")]
+    elif error.field == "reminders":
+        form.reminders.errors = [*form.reminders.errors, error.message]
     elif error.field == "members":
         form.members.errors = [*form.members.errors, _("Choose members among your company's active users.")]
     elif error.field in ("kind", "assignment"):

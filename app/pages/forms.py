@@ -217,6 +217,30 @@ def parse_durations(text: str) -> list[int]:
     return values
 
 
+MAX_REMINDERS = 3
+MAX_REMINDER_MINUTES = 30 * 24 * 60
+
+
+def parse_reminders(text: str) -> list[int]:
+    """ "1440, 60" as [1440, 60]: at most three, each 5 minutes to 30 days before the start."""
+    values = []
+    for part in re.split(r"[\s,;]+", (text or "").strip()):
+        if not part:
+            continue
+        if not (part.isascii() and part.isdigit()) or not 5 <= int(part) <= MAX_REMINDER_MINUTES:
+            raise ValidationError(
+                _l(
+                    "Give each reminder as minutes before, from 5 to %(max)d, like 1440, 60.",
+                    max=MAX_REMINDER_MINUTES,
+                )
+            )
+        if int(part) not in values:
+            values.append(int(part))
+    if len(values) > MAX_REMINDERS:
+        raise ValidationError(_l("At most %(max)d reminders.", max=MAX_REMINDERS))
+    return sorted(values, reverse=True)
+
+
 # --- The page editor ------------------------------------------------------------------------------------
 
 
@@ -369,6 +393,13 @@ class PageForm(FlaskForm):
         description=_l("Adds a noindex tag, so search engines drop the page even where robots.txt does not."),
     )
 
+    reminders = StringField(
+        _l("Reminders (minutes before)"),
+        filters=[strip],
+        validators=[_length(100)],
+        description=_l("Up to three, like 1440, 60 (a day and an hour before). Leave empty for none."),
+    )
+    remind_rep = BooleanField(_l("Remind the rep too"))
     # Team pages only (T1); ignored on a one-on-one page.
     assignment = SelectField(_l("Who gets each meeting"), choices=ASSIGNMENT_CHOICES, default="even")
     members = FieldList(FormField(MemberRow), min_entries=0, max_entries=1000)
@@ -406,6 +437,9 @@ class PageForm(FlaskForm):
 
     def validate_overrides(self, field):
         self.parsed["overrides"] = parse_overrides(field.data)
+
+    def validate_reminders(self, field):
+        self.parsed["reminders"] = parse_reminders(field.data)
 
     def validate_domain_id(self, field):
         if field.data not in {choice.value for choice in field.choices}:
@@ -505,6 +539,8 @@ class PageForm(FlaskForm):
             redirect_url=(self.redirect_url.data or "") if redirect else "",
             domain_id=int(self.domain_id.data) if self.domain_id.data else None,
             hide_from_search=bool(self.hide_from_search.data),
+            reminders=self.parsed.get("reminders", []),
+            remind_rep=bool(self.remind_rep.data),
             kind=self.kind,
             assignment=self.assignment.data or "even",
             members=self.members_for_service(),
@@ -564,6 +600,8 @@ class PageForm(FlaskForm):
         served = page.domain is not None and page.domain.is_verified
         self.domain_id.data = str(page.domain_id) if served else ""
         self.hide_from_search.data = page.hide_from_search
+        self.reminders.data = ", ".join(str(minutes) for minutes in page.reminders or ())
+        self.remind_rep.data = page.remind_rep
         if page.is_team:
             self.assignment.data = page.assignment
             while self.members.entries:

@@ -87,6 +87,10 @@ class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
     consent_text: Mapped[str] = mapped_column(sa.Text, default="")
     confirmation_message: Mapped[str] = mapped_column(sa.Text, default="")
     redirect_url: Mapped[str] = mapped_column(sa.String(2048), default="")
+    # T2: reminder emails, minutes before the start (at most three), to the visitor and, with
+    # ``remind_rep``, to the rep too.
+    reminders: Mapped[list] = mapped_column(JSONType, default=list, server_default="[]")
+    remind_rep: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     # T1: "one_on_one" books the owner; "round_robin" one free member chosen by ``assignment``; "group"
     # every member at once. A team page's owner is whoever manages it (an admin), and the organizer of a

@@ -15,17 +15,19 @@ Links are built when the mail is made (D3): the visitor's on the page's current 
 rep's on the app host. The mails are plain text, like every other mail Termin sends.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import sqlalchemy as sa
 from babel.dates import format_date, format_time, get_timezone_gmt
 from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
 from app.crm.models import Meeting
+from app.db import utcnow
 from app.extensions import db
-from app.mail import imip, smtp
+from app.mail import imip, outbox, smtp
 from app.pages import links
 from app.pages.models import Booking, BookingAttempt, SchedulingPage
 from app.sync import writes
@@ -201,6 +203,80 @@ def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt
         ]
         subject = _("Someone tried to book you on “%(page)s” while booking is paused", page=page.title)
     smtp.send_mail(page.tenant_id, to=owner.email, subject=subject, text="\n\n".join(body) + "\n")
+
+
+# --- Reminders (T2) ---------------------------------------------------------------------------------------
+
+
+def schedule_reminders(booking: Booking, token: str, *, now: datetime) -> None:
+    """Queue the page's reminders of ``booking``'s current start in the outbox, each held back until its
+    instant (the sweeper hands it to a worker then). A reminder whose instant has already passed is not
+    queued: the confirmation just sent says it all."""
+    page = booking.page
+    if page is None or not page.reminders:
+        return
+    for minutes in page.reminders:
+        due = booking.start_at - timedelta(minutes=minutes)
+        if due <= now:
+            continue
+        for to in ("visitor", "rep") if page.remind_rep else ("visitor",):
+            payload = {
+                "booking_id": booking.id,
+                "start": booking.start_at.isoformat(),
+                "minutes": minutes,
+                "to": to,
+                # The manage links need the token, which the database keeps only hashed.
+                "token": token if to == "visitor" else "",
+            }
+            outbox.add(booking.tenant_id, "booking.reminder", payload, deliver_at=due)
+
+
+def send_reminder(tenant_id: int, payload: dict) -> None:
+    """Outbox "booking.reminder": remind the visitor (or the rep) of a booking, unless it was cancelled,
+    moved (its new time has reminders of its own) or has started: never after the start, however late a
+    worker comes back."""
+    booking = db.session.scalar(
+        sa.select(Booking).where(Booking.tenant_id == tenant_id, Booking.id == payload["booking_id"])
+    )
+    if booking is None or not booking.is_confirmed:
+        return
+    if booking.start_at != datetime.fromisoformat(payload["start"]) or utcnow() >= booking.start_at:
+        return
+    if payload["to"] == "rep":
+        owner = booking.owner
+        with _rep_locale(owner):
+            when = _when(booking.start_at, booking.end_at, owner.time_zone)
+            body = [
+                _(
+                    "Reminder: %(visitor)s (%(email)s) booked “%(page)s” with you.",
+                    **_visitor_and_page(booking),
+                ),
+                "\n".join(_time_and_place(booking, when)),
+            ]
+            body += _rep_footer(booking, calendar_note=False)
+            subject = _("Reminder: %(visitor)s, %(when)s", visitor=booking.visitor_name, when=when)
+        _send_rep(booking, subject=subject, body=body)
+        return
+    with _visitor_locale(booking):
+        what = _what(booking)
+        when = _when(booking.start_at, booking.end_at, booking.time_zone)
+        body = [
+            _("Hello %(name)s,", name=booking.first_name),
+            _("This is a reminder of your meeting with %(name)s.", name=booking.owner.name),
+            "\n".join(_details(booking, what, when)),
+            "\n".join(_manage_links(booking, payload["token"])),
+            _("To reach %(name)s, reply to this email.", name=booking.owner.name),
+        ]
+        subject = _("Reminder: %(what)s, %(when)s", what=what, when=when)
+    owner = booking.owner
+    smtp.send_mail(
+        booking.tenant_id,
+        to=booking.email,
+        subject=subject,
+        text="\n\n".join(body) + "\n",
+        reply_to=owner.email,
+        sender_name=owner.name,
+    )
 
 
 def team_member_excluded(page: SchedulingPage, member: User, reason: str, admins: list[User]) -> None:

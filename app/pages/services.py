@@ -371,6 +371,9 @@ class PageSettings:
     kind: str = "one_on_one"
     assignment: str = "even"
     members: list[dict] = field(default_factory=list)
+    # T2: minutes before the start, at most three; and whether the rep gets them too.
+    reminders: list[int] = field(default_factory=list)
+    remind_rep: bool = False
 
 
 # Where a page may send visitors after booking: an http(s) address with a host, and nothing a Location
@@ -429,6 +432,13 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     page.redirect_url = settings.redirect_url.strip()
     page.domain = domain
     page.hide_from_search = settings.hide_from_search
+    reminders = sorted({int(minutes) for minutes in settings.reminders}, reverse=True)
+    if len(reminders) > MAX_REMINDERS or any(not 1 <= m <= MAX_REMINDER_MINUTES for m in reminders):
+        raise PagesError(
+            f"At most {MAX_REMINDERS} reminders, each 1 to {MAX_REMINDER_MINUTES} minutes before.",
+            "reminders",
+        )
+    page.reminders, page.remind_rep = reminders, settings.remind_rep
     try:
         page_rules(page)  # the engine's own checks: ranges, minutes, zone, date range
     except (ValueError, KeyError) as error:
@@ -477,6 +487,8 @@ def _check_team(tenant: Tenant, page: SchedulingPage, settings: PageSettings, sl
 
 
 MAX_WEIGHT = 100
+MAX_REMINDERS = 3
+MAX_REMINDER_MINUTES = 30 * 24 * 60
 
 
 def _set_members(tenant: Tenant, page: SchedulingPage, members: list[dict]) -> None:
@@ -1008,6 +1020,7 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
     # for a group, the other members: ``writes`` lists the companions' owners as attendees).
     writes.schedule_meeting_write(tenant, meeting, purpose="pages")
     notifications.booking_confirmed(booking, token)
+    notifications.schedule_reminders(booking, token, now=now)
     return BookingResult(booking, created=True, token=token)
 
 
@@ -1223,6 +1236,8 @@ def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: da
     if meeting is not None:
         writes.schedule_meeting_update(meeting.owner.tenant, meeting)
     notifications.booking_rescheduled(booking, token, previous_start=previous[0], previous_end=previous[1])
+    # The reminders of the old time see the start moved and send nothing; these are the new time's.
+    notifications.schedule_reminders(booking, token, now=now)
     return booking
 
 
