@@ -173,7 +173,7 @@ def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt
     owner = page.owner
     settings_url = _app_link("settings.calendars")
     with _rep_locale(owner):
-        at = _moment(attempt.attempted_at, owner.time_zone)
+        at = _moment(attempt.last_attempt_at, owner.time_zone)
         if attempt.email:
             opening = _(
                 "%(email)s tried to book a meeting on your page “%(page)s” (%(when)s), but booking with you "

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from app.crm import services as crm
@@ -411,12 +413,20 @@ def set_tenant_pages_disabled(tenant: Tenant, actor: User, disabled: bool) -> No
 
 
 def unavailable_reason(page: SchedulingPage) -> str | None:
-    """Why the page is switched off (P4), or None when it is on."""
+    """Why the page is switched off (P4; C7: *Meeting scheduling pages* off on every account of the rep),
+    or None when it is on."""
     if page.owner.tenant.pages_disabled:
         return "tenant"
     if page.owner.pages_disabled or not page.owner.is_active:
         return "owner"
+    if sync.bookings_destination(page.owner.tenant, page.owner) == "switched_off":
+        return "calendar"
     return None
+
+
+def bookings_destination(tenant: Tenant, owner: User) -> str:
+    """What the editor tells the rep about where bookings go: see ``sync.services.bookings_destination``."""
+    return sync.bookings_destination(tenant, owner)
 
 
 # --- Slots (P1, C8) -----------------------------------------------------------------------------------------
@@ -582,21 +592,42 @@ def _check_offered(page: SchedulingPage, start: datetime, length: timedelta, now
         raise SlotTaken("Someone has just booked that time; please pick another.", "start")
 
 
-def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None:
-    """C11: record an attempt to book while booking is paused, tell the rep (hourly at most), refuse."""
+def record_paused_attempt(page: SchedulingPage, email: str, now: datetime) -> str | None:
+    """C11: when booking with the page's rep is paused, count an attempt and tell the rep (hourly at most).
+
+    A visit to the paused page counts (``email`` empty), as does a refused booking or reschedule. The
+    attempts of one rep and hour are one row, bumped by an upsert. Returns the reason booking is paused,
+    or None (nothing recorded) when it is not.
+    """
     reason = booking_paused_reason(page)
     if reason is None:
-        return
+        return None
     owner = page.owner
-    attempt = BookingAttempt(
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(BookingAttempt).values(
         tenant_id=page.tenant_id,
         owner_id=owner.id,
+        hour_start=hour,
+        attempts=1,
         page_id=page.id,
         email=email[:254],
         reason=reason[:500],
-        attempted_at=now,
+        last_attempt_at=now,
     )
-    db.session.add(attempt)
+    statement = statement.on_conflict_do_update(
+        index_elements=[BookingAttempt.owner_id, BookingAttempt.hour_start],
+        set_={
+            "attempts": BookingAttempt.attempts + 1,
+            "page_id": statement.excluded.page_id,
+            "reason": statement.excluded.reason,
+            "last_attempt_at": statement.excluded.last_attempt_at,
+            # A visit gives no address: keep the hour's latest one a booking gave.
+            "email": sa.func.coalesce(sa.func.nullif(statement.excluded.email, ""), BookingAttempt.email),
+        },
+    ).returning(BookingAttempt)
+    attempt = db.session.scalar(statement, execution_options={"populate_existing": True})
     # One conditional UPDATE decides who tells the rep, so a crowd of visitors sends one email an hour.
     claimed = db.session.execute(
         sa.update(User)
@@ -615,7 +646,14 @@ def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None
         from app.pages import notifications
 
         notifications.booking_attempted_while_paused(page, attempt)
-    raise BookingPaused(reason)
+    return reason
+
+
+def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None:
+    """C11: while booking is paused, record the attempt (``record_paused_attempt``) and refuse it."""
+    reason = record_paused_attempt(page, email, now)
+    if reason is not None:
+        raise BookingPaused(reason)
 
 
 def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> BookingResult:
