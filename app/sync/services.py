@@ -318,7 +318,9 @@ def connect_caldav(
 ) -> CalendarConnection:
     """Connect a CalDAV account: refuse unsafe addresses, discover the server, list its calendars.
 
-    Raises UnsafeServerURL or DiscoveryFailed (ValueErrors with a message for the rep), AuthRevoked for a
+    Raises UnsafeServerURL or DiscoveryFailed (ValueErrors with a message for the rep; ServerNotFound, a
+    DiscoveryFailed, names the host that does not exist), ServerAddressRefused (an AuthRevoked) when the
+    server answers from a refused address, AuthRevoked for a
     refused password, TemporarilyUnavailable when the server cannot be reached.
     """
     allow_private = current_app.config["CALDAV_ALLOW_PRIVATE"]
