@@ -492,7 +492,10 @@ def set_prefill(response: Response, page: SchedulingPage, form) -> None:
             "first_name": form.first_name.data,
             "last_name": form.last_name.data,
             "email": form.email.data,
-            "answers": form.answers_by_id(),
+            # The answers of this page only, by question key: they prefill the same questions of this
+            # page and nothing else (another page's "Company" is not this page's "Company size").
+            "page": page.id,
+            "answers": form.answers_by_key(),
         }
     )
     # No Domain attribute: the cookie stays on the host that served the page.
@@ -512,9 +515,11 @@ def _prefill_data(page: SchedulingPage, prefill: dict | None) -> dict:
         return {}
     data = {key: str(prefill.get(key) or "") for key in ("first_name", "last_name", "email")}
     answers = prefill.get("answers") if isinstance(prefill.get("answers"), dict) else {}
+    if prefill.get("page") != page.id:
+        return data  # another page's answers (or a cookie from before keys): the names and email only
     for question in page.questions:
-        answer = answers.get(question["id"])
-        if isinstance(answer, str):
+        answer = answers.get(question.get("key"))
+        if question.get("key") and isinstance(answer, str):
             data[question_field_name(question)] = answer
     return data
 

@@ -290,6 +290,28 @@ class PageSettings:
 REDIRECT_URL = re.compile(r"https?://[^\x00-\x20\x7f/?#\\@]+(?:[/?#][^\x00-\x20\x7f\\]*)?", re.IGNORECASE)
 
 
+def new_question_key() -> str:
+    return f"k{secrets.token_hex(6)}"
+
+
+def with_question_keys(questions: Sequence[dict], existing: Sequence[dict]) -> list[dict]:
+    """The questions, each with its stable ``key`` (D2: prefill matches answers by page and key).
+
+    A question keeps the key it had (found by its id among the page's ``existing`` questions, or carried
+    in); a new one gets a new key, even when it reuses the id or the label of a question deleted before,
+    so an answer is never put into another question that merely sits at its place or has its name.
+    """
+    keys = {q["id"]: q["key"] for q in existing if q.get("key")}
+    result, used = [], set()
+    for question in questions:
+        key = question.get("key") or keys.get(question.get("id")) or new_question_key()
+        if key in used:
+            key = new_question_key()
+        used.add(key)
+        result.append({**question, "key": key})
+    return result
+
+
 def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None:
     slug = check_slug(settings.slug, "slug")
     taken = db.session.scalar(
@@ -330,7 +352,7 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     page.min_notice = settings.min_notice
     page.horizon_days = settings.horizon_days
     page.date_from, page.date_to = settings.date_from, settings.date_to
-    page.questions = list(settings.questions)
+    page.questions = with_question_keys(settings.questions, page.questions or [])
     page.consent_text = settings.consent_text.strip()
     page.confirmation_message = settings.confirmation_message.strip()
     page.redirect_url = settings.redirect_url.strip()
