@@ -168,7 +168,7 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
 def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt) -> None:
     """C11: tell the rep someone tried to book while booking is paused, why, and how to fix it.
 
-    ``services.refuse_while_paused`` calls this at most once an hour per rep.
+    ``services.record_paused_attempt`` calls this at most once an hour per rep.
     """
     owner = page.owner
     settings_url = _app_link("settings.calendars")

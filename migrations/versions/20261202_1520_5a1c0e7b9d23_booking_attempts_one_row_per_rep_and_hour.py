@@ -1,7 +1,7 @@
 """booking attempts: one row per rep and hour, with a count
 
 Revision ID: 5a1c0e7b9d23
-Revises: b4e19c07d2a6
+Revises: c7a1d2e3f4b5
 Create Date: 2026-12-02 15:00:00.000000
 
 C11 now counts visits to a paused page as attempts, so a row per request would let any crawler grow the
@@ -21,7 +21,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "5a1c0e7b9d23"
-down_revision = "b4e19c07d2a6"
+down_revision = "c7a1d2e3f4b5"
 branch_labels = None
 depends_on = None
 
