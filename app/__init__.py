@@ -3,20 +3,21 @@
 import os
 from pathlib import Path
 
-from flask import Flask, g, redirect, request, session, url_for
-from flask_babel import lazy_gettext
+from flask import Flask, current_app, g, has_request_context, redirect, request, session, url_for
+from flask_babel import format_date, format_time, get_locale, lazy_gettext
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as config_module
 from app.extensions import babel, csrf, db, htmx, login_manager, migrate
+from app.web.boundary import TerminFlask
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: embedded defaults, then the environment, then ``config``."""
-    app = Flask(
+    app = TerminFlask(
         __name__,
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
@@ -72,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
     from app.pages.public import bp as booking_bp
     from app.settings.views import bp as settings_bp
     from app.tenants.views import bp as tenants_bp
+    from app.web import outage
     from app.web.assets import bp as assets_bp
     from app.web.errors import register_error_handlers
     from app.web.public import bp as public_bp
@@ -85,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     app.register_blueprint(assets_bp)
     register_error_handlers(app)
+    outage.register(app)
 
     @app.get("/")
     def index():
@@ -102,6 +105,8 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def select_locale() -> str | None:
+    if not has_request_context():
+        return None  # a job or a command: the default, unless it forces the recipient's
     languages = babel_languages()
     chosen = request.args.get("lang")
     if chosen in languages:
@@ -115,20 +120,18 @@ def select_locale() -> str | None:
 
 
 def select_timezone() -> str | None:
+    if not has_request_context():
+        return None
     if getattr(g, "on_app_host", False) and current_user.is_authenticated:
         return current_user.time_zone
     return None
 
 
 def babel_languages() -> list[str]:
-    from flask import current_app
-
     return current_app.config["LANGUAGES"]
 
 
 def register_template_helpers(app: Flask) -> None:
-    from flask_babel import format_date, format_time, get_locale
-
     from app.web.forms import time_zone_names
 
     app.jinja_env.globals.update(get_locale=get_locale, time_zone_names=time_zone_names)

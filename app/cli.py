@@ -5,8 +5,7 @@ import os
 import click
 from flask import Flask
 
-from app import demo, demo_calendar
-from app.extensions import db
+from app import demo, demo_calendar, transaction
 from app.sync import services as sync
 
 
@@ -15,12 +14,12 @@ def register(app: Flask) -> None:
     def seed_demo_command():
         """Create the demo tenant (once), connect its rep's calendar, and print where to sign in."""
         seeded = demo.seed_demo()
-        db.session.commit()
+        transaction.checkpoint()
         try:
             calendar_note = demo.connect_demo_calendar(seeded.rep)
-            db.session.commit()
+            transaction.checkpoint()
         except Exception as error:  # the demo still runs without its calendar; say why
-            db.session.rollback()
+            transaction.rollback()
             calendar_note = f"NOT connected ({error}); is Radicale running? `flask demo-calendar start`"
         from app.pages.links import page_url
         from app.pages.services import page_path
@@ -48,7 +47,7 @@ def register(app: Flask) -> None:
     def rotate_secrets_command():
         """Re-encrypt stored calendar secrets with the first key of TERMIN_ENCRYPTION_KEYS."""
         count = sync.rotate_secrets()
-        db.session.commit()
+        transaction.checkpoint()
         click.echo(f"Re-encrypted {count} calendar secret(s) with the newest key.")
 
     @app.cli.command("demo-calendar")

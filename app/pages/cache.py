@@ -232,6 +232,8 @@ def _collect(session, _flush_context) -> None:
 
 def _apply(session) -> None:
     """after_commit: drop what the committed transaction changed (in this process; others wait the TTL)."""
+    if session.in_nested_transaction():
+        return  # only a SAVEPOINT was released; the transaction around it may still roll back
     drops = session.info.pop(_DROPS, None)
     if not drops or not has_app_context():
         return
