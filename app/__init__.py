@@ -8,9 +8,25 @@ from flask_babel import format_date, format_time, get_locale, lazy_gettext
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import cli, models  # noqa: F401  (models: every model is mapped before the first query)
 from app import config as config_module
+from app.crm.views import bp as crm_bp
+from app.domains.views import bp as domains_bp
 from app.extensions import babel, csrf, db, htmx, login_manager, migrate
+from app.pages import notifications  # noqa: F401  (connects the booking signals to the emails)
+from app.pages.editor import bp as pages_bp
+from app.pages.public import bp as booking_bp
+from app.settings.views import bp as settings_bp
+from app.sweeper import start_in_process
+from app.tenants.views import bp as tenants_bp
+from app.web import outage
+from app.web.assets import bp as assets_bp
 from app.web.boundary import TerminFlask
+from app.web.errors import register_error_handlers
+from app.web.forms import time_zone_names
+from app.web.htmx import vary_on_hx_request
+from app.web.public import bp as public_bp
+from app.web.tenancy import resolve_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,15 +56,11 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     if app.config["JOBS_MODE"] == "thread" and not app.config["TESTING"]:
         # The embedded demo has no `make worker`: its sweeper is a thread of the serving process.
-        from app.sweeper import start_in_process
-
         start_in_process(app)
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from app import models  # noqa: F401  (every model must be mapped before the first query)
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
@@ -67,17 +79,6 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.crm.views import bp as crm_bp
-    from app.domains.views import bp as domains_bp
-    from app.pages.editor import bp as pages_bp
-    from app.pages.public import bp as booking_bp
-    from app.settings.views import bp as settings_bp
-    from app.tenants.views import bp as tenants_bp
-    from app.web import outage
-    from app.web.assets import bp as assets_bp
-    from app.web.errors import register_error_handlers
-    from app.web.public import bp as public_bp
-
     app.register_blueprint(tenants_bp)
     app.register_blueprint(crm_bp)
     app.register_blueprint(settings_bp)
@@ -97,9 +98,6 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
-    from app.web.htmx import vary_on_hx_request
-    from app.web.tenancy import resolve_host
-
     app.before_request(resolve_host)
     app.after_request(vary_on_hx_request)
 
@@ -132,8 +130,6 @@ def babel_languages() -> list[str]:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from app.web.forms import time_zone_names
-
     app.jinja_env.globals.update(get_locale=get_locale, time_zone_names=time_zone_names)
 
     @app.template_filter("when")
@@ -143,6 +139,4 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from app.cli import register
-
-    register(app)
+    cli.register(app)

@@ -1,4 +1,6 @@
-"""``flask`` commands: the embedded demo's, and the background job processes (`make worker` runs both)."""
+"""``flask`` commands of the application. The job processes' commands (``flask worker``, ``flask sweep``) are
+in workers/commands.py, registered as a Flask CLI plugin, since the workers import the app and not the
+reverse."""
 
 import os
 
@@ -6,7 +8,10 @@ import click
 from flask import Flask
 
 from app import demo, demo_calendar, transaction
+from app.pages.links import page_url
+from app.pages.paths import page_path
 from app.sync import services as sync
+from app.web.links import app_host_url, external_url
 
 
 def register(app: Flask) -> None:
@@ -21,10 +26,6 @@ def register(app: Flask) -> None:
         except Exception as error:  # the demo still runs without its calendar; say why
             transaction.rollback()
             calendar_note = f"NOT connected ({error}); is Radicale running? `flask demo-calendar start`"
-        from app.pages.links import page_url
-        from app.pages.services import page_path
-        from app.web.links import app_host_url, external_url
-
         # Links made outside a request take their port from PUBLIC_PORT (`make run` sets it); the demo
         # serves on PORT.
         if not app.config["PUBLIC_PORT"]:
@@ -61,22 +62,3 @@ def register(app: Flask) -> None:
             )
         else:
             demo_calendar.stop(app.instance_path)
-
-    @app.cli.command("worker")
-    @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
-    def worker_command(burst):
-        """Run an RQ worker on the sync, writes and mail queues (needs REDIS_URL); see workers/worker.py."""
-        from workers.worker import main
-
-        main(burst=burst)
-
-    @app.cli.command("sweep")
-    @click.option("--once", is_flag=True, help="Sweep once and exit instead of every SWEEP_INTERVAL_SECONDS.")
-    def sweep_command(once):
-        """Queue again every due job Redis does not hold (syncs, outbox deliveries, health probes, domain
-        checks)."""
-        from workers.sweeper import main
-
-        counts = main(app, once=once)
-        if counts is not None:
-            click.echo(" ".join(f"{kind}={count}" for kind, count in counts.items()))

@@ -9,6 +9,8 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ENV_PREFIX = "TERMIN"
 
 
@@ -172,6 +174,4 @@ def _local_secret(name: str, instance_path: str, make) -> str:
 
 
 def _fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
     return Fernet.generate_key().decode()

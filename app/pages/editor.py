@@ -14,7 +14,7 @@ from markupsafe import escape
 
 from app.db import utcnow
 from app.domains.services import verified_domains
-from app.pages import links, services
+from app.pages import links, paths, services
 from app.pages.forms import CancelBookingForm, PageForm, SwitchForm, UserSlugForm
 from app.pages.models import Booking, SchedulingPage
 from app.tenants import services as tenants
@@ -228,14 +228,14 @@ def _explain(form: PageForm, error: services.PagesError, owner: User) -> None:
             message = _(
                 "Your page “%(title)s” already uses this link (%(path)s); choose another.",
                 title=holder.title,
-                path=services.page_path(holder),
+                path=paths.page_path(holder),
             )
         elif holder is not None:
             message = _(
                 "%(name)s's page “%(title)s” already uses this link (%(path)s); choose another.",
                 name=owner.name,
                 title=holder.title,
-                path=services.page_path(holder),
+                path=paths.page_path(holder),
             )
         else:
             message = _("This link is not available; choose another.")

@@ -57,7 +57,7 @@ from werkzeug.exceptions import HTTPException
 from app.db import utcnow
 from app.errors import message as error_message
 from app.extensions import csrf
-from app.pages import availability, notifications
+from app.pages import availability, notifications, paths
 from app.pages import cache as page_cache
 from app.pages import services as pages
 from app.pages.links import booking_host, manage_url, page_url
@@ -126,7 +126,7 @@ def _find_page(user_slug: str, page_slug: str | None, suffix: str = "") -> Sched
     page.owner  # noqa: B018  (from the identity map while ``resolved`` holds it: no second query later)
     if hops:
         return _moved(page_url(page) + suffix)
-    host = pages.page_host(page, _app_host())
+    host = paths.page_host(page, _app_host())
     if host != g.host:
         return _moved(page_url(page) + suffix)
     page_cache.serve(page.id, page.tenant_id)
@@ -424,7 +424,7 @@ def _parse_duration(page: SchedulingPage, text: str | None) -> int:
 def page_link(page: SchedulingPage, **params) -> str:
     """A link to the page on this host (relative), with the given query parameters (None ones left out)."""
     query = {key: value for key, value in params.items() if value not in (None, "")}
-    path = pages.page_path(page)
+    path = paths.page_path(page)
     return f"{path}?{urlencode(query)}" if query else path
 
 
@@ -879,7 +879,7 @@ def _booking_context(booking: Booking, token: str, now: datetime, **context) -> 
         "now": now,
         "can_change": booking.is_confirmed and booking.start_at > now and page is not None,
         "can_reschedule": page is not None and pages.offers_length(page, booking.end_at - booking.start_at),
-        "page_href": pages.page_path(page) if page is not None else None,
+        "page_href": paths.page_path(page) if page is not None else None,
         "noindex": True,
         "tz_given": True,
         **context,

@@ -28,7 +28,7 @@ from app.crm import services as crm
 from app.crm.models import Contact, Meeting
 from app.errors import BookingPaused, PagesError, PageUnavailable, SlotTaken
 from app.extensions import db
-from app.pages import availability
+from app.pages import availability, signals
 from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
 from app.sync import services as sync
 from app.sync import writes
@@ -150,19 +150,6 @@ class Resolved:
     owner: User
     page: SchedulingPage | None = None
     redirect: str | None = None
-
-
-def page_path(page: SchedulingPage) -> str:
-    """The page's path; the default page's is the rep's own (P3)."""
-    if page.is_default:
-        return f"/meetings/{page.owner.page_slug}"
-    return f"/meetings/{page.owner.page_slug}/{page.slug}"
-
-
-def page_host(page: SchedulingPage, app_host: str) -> str:
-    """The host the page is served on: its verified domain, else the app host (D1, D3)."""
-    domain = page.domain
-    return domain.hostname if domain is not None and domain.is_verified else app_host
 
 
 def resolve_path(user_slug: str, page_slug: str | None) -> Resolved | None:
@@ -589,9 +576,7 @@ def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None
     ).rowcount
     db.session.flush()
     if claimed:
-        from app.pages import notifications
-
-        notifications.booking_attempted_while_paused(page, attempt)
+        signals.booking_attempted_while_paused.send(page, attempt=attempt)
     raise BookingPaused(reason)
 
 
@@ -601,8 +586,6 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
     Raises ``PageUnavailable`` (P4), ``BookingPaused`` (C11: the attempt is recorded, keep the transaction),
     ``PagesError`` naming the field, ``SlotTaken``.
     """
-    from app.pages import notifications
-
     if unavailable_reason(page):
         raise PageUnavailable()
     refuse_while_paused(page, request.email, now)
@@ -625,7 +608,7 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
         booking, token = _write_booking(page, request, now)
     # C7, C10: into the default calendar of the account with scheduling pages on, the visitor invited.
     writes.schedule_meeting_write(tenant, booking.meeting, purpose="pages")
-    notifications.booking_confirmed(booking, token)
+    signals.booking_confirmed.send(booking, token=token)
     return BookingResult(booking, created=True, token=token)
 
 
@@ -704,8 +687,6 @@ def _answers_text(answers: Sequence[dict]) -> str:
 
 def cancel_booking(booking: Booking, *, reason: str = "", by_visitor: bool, now: datetime) -> Booking:
     """Cancel the booking, its meeting and its calendar event, and tell the other side."""
-    from app.pages import notifications
-
     if not booking.is_confirmed:
         return booking
     booking.status = "cancelled"
@@ -715,7 +696,7 @@ def cancel_booking(booking: Booking, *, reason: str = "", by_visitor: bool, now:
     if booking.meeting is not None and booking.meeting.status != "cancelled":
         crm.cancel_meeting(tenant, booking.meeting)
     db.session.flush()
-    notifications.booking_cancelled(booking, by_visitor=by_visitor)
+    signals.booking_cancelled.send(booking, by_visitor=by_visitor)
     return booking
 
 
@@ -726,8 +707,6 @@ def offers_length(page: SchedulingPage, length: timedelta) -> bool:
 
 def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: datetime) -> Booking:
     """Move the booking to ``start`` on its page (same length): booking, meeting and calendar event."""
-    from app.pages import notifications
-
     page = booking.page
     if page is None:
         raise PagesError("booking_page_gone")
@@ -753,7 +732,9 @@ def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: da
             meeting.sequence += 1
     if meeting is not None:
         writes.schedule_meeting_update(meeting.owner.tenant, meeting)
-    notifications.booking_rescheduled(booking, token, previous_start=previous[0], previous_end=previous[1])
+    signals.booking_rescheduled.send(
+        booking, token=token, previous_start=previous[0], previous_end=previous[1]
+    )
     return booking
 
 
