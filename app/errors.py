@@ -127,6 +127,8 @@ MESSAGES: dict[str, str] = {
     "redirect_url": N_("Use a web address starting with http:// or https://."),
     "domain_not_verified": N_("Choose the app's address or one of your company's verified domains."),
     "availability_invalid": N_("These hours cannot be used: %(detail)s"),
+    "working_hours_invalid": N_("These hours cannot be used: %(detail)s"),
+    "daily_limit_min": N_("The daily maximum is at least one meeting."),
     # Scheduling pages: the visitor's side (P5, P6, C7, C11)
     "days_range": N_("Ask for 1 to %(max)d days."),
     "month_format": N_("Give the month as YYYY-MM."),
@@ -140,6 +142,7 @@ MESSAGES: dict[str, str] = {
     "start_past": N_("That time is in the past."),
     "start_not_offered": N_("That time is not offered on this page; pick one of the times shown."),
     "slot_taken": N_("Someone has just booked that time; please pick another."),
+    "day_full": N_("That day is fully booked; please pick another day."),
     "consent_required": N_("Please tick the consent box to book."),
     "idempotency_key_reused": N_("This form was already used for another booking; reload the page."),
     "page_unavailable": N_("This scheduling page is not available."),
