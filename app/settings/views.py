@@ -226,6 +226,7 @@ def refresh_connection(connection_id: int):
     except ProviderError as error:
         flash(_("Could not reach the calendar server: %(reason)s", reason=error.reason), "error")
     else:
+        health.notify_once(connection, utcnow())  # what works again is told, like the probe tells it
         sync.request_connection_sync(connection)
         flash(_("Calendars of %(account)s checked again.", account=connection.account_email), "success")
     return redirect(url_for("settings.calendars"), 303)
