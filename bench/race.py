@@ -40,6 +40,7 @@ import psycopg
 import requests
 from sqlalchemy.engine import make_url
 
+from app.pages import paths
 from app.pages import services as pages
 from bench.common import (
     APP_HOST,
@@ -107,7 +108,7 @@ def seed(database_url: str, rounds: int, mode: str = "personal") -> dict:
             raise SystemExit(f"the page offers {len(slots)} slots, fewer than {rounds} rounds")
         world = {
             "rep_ids": [member.id for member in reps],
-            "path": pages.page_path(page),
+            "path": paths.page_path(page),
             "slots": [s.isoformat() for s in slots],
         }
     world["slots"] = world["slots"][:rounds]

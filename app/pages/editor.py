@@ -14,8 +14,7 @@ from markupsafe import escape
 
 from app.db import utcnow
 from app.domains.services import verified_domains
-from app.extensions import db
-from app.pages import links, services
+from app.pages import links, paths, services
 from app.pages.forms import CancelBookingForm, PageForm, RepLimitsForm, SwitchForm, UserSlugForm
 from app.pages.models import PAGE_KINDS, Booking, SchedulingPage
 from app.tenants import services as tenants
@@ -148,10 +147,8 @@ def rep_limits():
         try:
             services.set_rep_limits(current_user, form.limits())
         except services.PagesError as error:
-            db.session.rollback()
             getattr(form, error.field, form.time_off).errors.append(error.message)
         else:
-            db.session.commit()
             flash(_("Your hours are saved; every page uses them."), "success")
             return redirect(url_for("pages.rep_limits"), 303)
     elif request.method == "GET":
@@ -167,13 +164,9 @@ def change_slug():
         old = current_user.page_slug
         try:
             services.change_user_slug(current_user, form.page_slug.data)
-        except services.PagesError:
-            db.session.rollback()
-            form.page_slug.errors.append(
-                _("“%(slug)s” is already taken; choose another.", slug=form.page_slug.data)
-            )
+        except services.PagesError as error:
+            form.page_slug.errors.append(error.message)
         else:
-            db.session.commit()
             if current_user.page_slug != old:
                 flash(
                     _(
@@ -196,7 +189,6 @@ def switch():
         return _index(status=422)
     disabled = form.disabled.data == "1"
     services.set_pages_disabled(current_user, disabled)
-    db.session.commit()
     if disabled:
         flash(_("Your scheduling pages are off. Visitors see that they are not available."), "success")
     else:
@@ -216,7 +208,6 @@ def company_switch():
         services.set_tenant_pages_disabled(_tenant(), current_user, disabled)
     except services.PagesError:
         abort(403)
-    db.session.commit()
     if disabled:
         flash(_("Every scheduling page of the company is off."), "success")
     else:
@@ -273,7 +264,7 @@ def _render_form(form: PageForm, page: SchedulingPage | None, owner: User, statu
 def _explain(form: PageForm, error: services.PagesError, owner: User) -> None:
     """Put a service refusal beside the field it names, worded for the rep (or the admin editing for them)."""
     if error.field == "slug" and form.kind != "one_on_one":
-        form.slug.errors = [*form.slug.errors, _("Another team page already uses this link; choose another.")]
+        form.slug.errors = [*form.slug.errors, error.message]
     elif error.field == "slug":
         pages = services.list_pages(_tenant(), owner)
         holder = next((p for p in pages if p.slug == form.slug.data), None)
@@ -281,32 +272,26 @@ def _explain(form: PageForm, error: services.PagesError, owner: User) -> None:
             message = _(
                 "Your page “%(title)s” already uses this link (%(path)s); choose another.",
                 title=holder.title,
-                path=services.page_path(holder),
+                path=paths.page_path(holder),
             )
         elif holder is not None:
             message = _(
                 "%(name)s's page “%(title)s” already uses this link (%(path)s); choose another.",
                 name=owner.name,
                 title=holder.title,
-                path=services.page_path(holder),
+                path=paths.page_path(holder),
             )
         else:
             message = _("This link is not available; choose another.")
         form.slug.errors = [*form.slug.errors, message]
-    elif error.field == "domain_id":
-        form.domain_id.errors = [_("Choose the app's address or one of your company's verified domains.")]
-    elif error.field == "redirect_url":
-        form.redirect_url.errors = [_("Use a web address starting with http:// or https://.")]
-    elif error.field == "time_zone":
-        form.time_zone.errors = [_("Choose a time zone from the list, such as Europe/Warsaw.")]
-    elif error.field == "reminders":
-        form.reminders.errors = [*form.reminders.errors, error.message]
+    elif error.field in ("domain_id", "redirect_url", "reminders"):
+        getattr(form, error.field).errors = [error.message]
     elif error.field == "members":
-        form.members.errors = [*form.members.errors, _("Choose members among your company's active users.")]
+        form.members.errors = [*form.members.errors, error.message]
     elif error.field in ("kind", "assignment"):
-        form.assignment.errors = [_("Choose how meetings are assigned.")]
+        form.assignment.errors = [error.message]
     else:
-        form.weekly_errors.append(_("These hours cannot be used: %(detail)s", detail=error.message))
+        form.weekly_errors.append(error.message)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -325,10 +310,8 @@ def new_page():
         try:
             page = services.create_page(_tenant(), owner, form.settings([]))
         except services.PagesError as error:
-            db.session.rollback()
             _explain(form, error, owner)
         else:
-            db.session.commit()
             if _is_own(owner):
                 flash(_("Page “%(title)s” created.", title=page.title), "success")
                 return redirect(url_for("pages.share", page_id=page.id), 303)
@@ -352,10 +335,8 @@ def edit_page(page_id: int):
         try:
             services.update_page(_tenant(), page, form.settings(list(page.questions)))
         except services.PagesError as error:
-            db.session.rollback()
             _explain(form, error, owner)
         else:
-            db.session.commit()
             if _is_own(owner):
                 flash(_("Page “%(title)s” saved.", title=page.title), "success")
                 return redirect(url_for("pages.share", page_id=page.id), 303)
@@ -385,7 +366,6 @@ def make_default(page_id: int):
         abort(404)  # a team page has its own link (/meetings/team/<slug>), never a rep's default
     owner = page.owner
     services.set_default_page(_tenant(), owner, page)
-    db.session.commit()
     if _is_own(owner):
         flash(_("“%(title)s” is now your default page.", title=page.title), "success")
     else:
@@ -404,7 +384,6 @@ def delete_page(page_id: int):
             return render_template("pages/delete.html", page=page, own=own, form=form), 422
         title = page.title
         services.delete_page(_tenant(), page)
-        db.session.commit()
         flash(_("Page “%(title)s” deleted. Meetings booked on it stay.", title=title), "success")
         return _back_to_list(owner)
     return render_template("pages/delete.html", page=page, own=own, form=form)
@@ -423,7 +402,6 @@ def cancel_booking(booking_id: int):
             return render_template("pages/cancel_booking.html", booking=booking, form=form), 422
         if booking.is_confirmed:
             services.cancel_booking(booking, reason=form.reason.data or "", by_visitor=False, now=utcnow())
-            db.session.commit()
             flash(_("Meeting with %(name)s cancelled.", name=booking.visitor_name), "success")
         return redirect(url_for("pages.index"), 303)
     return render_template("pages/cancel_booking.html", booking=booking, form=form)

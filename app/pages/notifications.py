@@ -13,6 +13,10 @@ invitations still share one.
 
 Links are built when the mail is made (D3): the visitor's on the page's current host (``links``), the
 rep's on the app host. The mails are plain text, like every other mail Termin sends.
+
+The booking services do not call these: they send ``app.pages.signals`` and the four handlers here are
+connected to them (this module is imported by ``create_app``), so the services need not import what
+depends on them.
 """
 
 from datetime import datetime, timedelta
@@ -28,7 +32,7 @@ from app.crm.models import Meeting
 from app.db import utcnow
 from app.extensions import db
 from app.mail import imip, outbox, smtp
-from app.pages import links
+from app.pages import links, signals
 from app.pages.models import Booking, BookingAttempt, SchedulingPage
 from app.sync import writes
 from app.sync.models import Calendar
@@ -37,6 +41,7 @@ from app.tenants.models import User
 from app.web.links import app_host_url
 
 
+@signals.booking_confirmed.connect
 def booking_confirmed(booking: Booking, token: str) -> None:
     """The visitor's confirmation (with the invitation and the links) and the rep's notice."""
     meeting = booking.meeting
@@ -80,6 +85,7 @@ def booking_confirmed(booking: Booking, token: str) -> None:
         )
 
 
+@signals.booking_rescheduled.connect
 def booking_rescheduled(
     booking: Booking, token: str, *, previous_start: datetime, previous_end: datetime
 ) -> None:
@@ -124,6 +130,7 @@ def booking_rescheduled(
         )
 
 
+@signals.booking_cancelled.connect
 def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
     """The visitor always gets the CANCEL that takes the meeting out of their calendar; when they cancelled
     it themselves the rep is told, with their reason; when the rep did, the visitor gets a link to book again.
@@ -167,6 +174,7 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
         )
 
 
+@signals.booking_attempted_while_paused.connect
 def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt) -> None:
     """C11: tell the rep someone tried to book while booking is paused, why, and how to fix it.
 
@@ -208,7 +216,8 @@ def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt
 # --- Reminders (T2) ---------------------------------------------------------------------------------------
 
 
-def schedule_reminders(booking: Booking, token: str, *, now: datetime) -> None:
+@signals.reminders_due.connect
+def schedule_reminders(booking: Booking, *, token: str, now: datetime) -> None:
     """Queue the page's reminders of ``booking``'s current start in the outbox, each held back until its
     instant (the sweeper hands it to a worker then). A reminder whose instant has already passed is not
     queued: the confirmation just sent says it all."""
@@ -279,7 +288,8 @@ def send_reminder(tenant_id: int, payload: dict) -> None:
     )
 
 
-def team_member_excluded(page: SchedulingPage, member: User, reason: str, admins: list[User]) -> None:
+@signals.team_member_excluded.connect
+def team_member_excluded(page: SchedulingPage, *, member: User, reason: str, admins: list[User]) -> None:
     """T1: tell the tenant's admins, once, that a team page leaves a member out for an inactive calendar
     (round robin books the others; a group page cannot be booked until it is fixed)."""
     for admin in admins:

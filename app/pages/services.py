@@ -16,7 +16,8 @@ import logging
 import re
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -26,10 +27,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from app import transaction
 from app.crm import services as crm
 from app.crm.models import Contact, Meeting, MeetingContact
+from app.errors import BookingPaused, PagesError, PageUnavailable, SlotTaken
 from app.extensions import db
-from app.pages import availability
+from app.pages import availability, paths, signals
 from app.pages.models import (
     ASSIGNMENT_RULES,
     PAGE_KINDS,
@@ -56,30 +59,6 @@ MAX_SLOT_DAYS = 62
 # clear of ``date.min``/``date.max``, where a window's arithmetic would overflow (a 500 instead of a 422).
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 _BOOKING_LOCK_NAMESPACE = 0x7E57  # pg_advisory_xact_lock(namespace, owner id): one key space of ours
-
-
-# --- Errors -------------------------------------------------------------------------------------------------
-
-
-class PagesError(Exception):
-    """A request the pages cannot take; ``field`` names the input at fault, when there is one."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class SlotTaken(PagesError):
-    """The start is on the page's grid but no longer free (409)."""
-
-
-class BookingPaused(PagesError):
-    """Booking with this rep is paused because one of their calendars is inactive (C11, 503)."""
-
-
-class PageUnavailable(PagesError):
-    """The rep or the tenant switched scheduling pages off (P4)."""
 
 
 # --- Reading pages ------------------------------------------------------------------------------------------
@@ -141,7 +120,7 @@ def can_manage_page(actor: User, page: SchedulingPage) -> bool:
 def team_pages(tenant: Tenant, actor: User) -> list[tuple[User, list[SchedulingPage]]]:
     """Every user of the tenant (by name) with their pages, for an admin; ``PagesError`` for anyone else."""
     if not actor.is_admin or actor.tenant_id != tenant.id:
-        raise PagesError("Only an admin can see the team's scheduling pages.")
+        raise PagesError("team_admins_only")
     users = db.session.scalars(
         sa.select(User).where(User.tenant_id == tenant.id).order_by(User.name, User.id)
     )
@@ -209,16 +188,17 @@ class RepLimits:
 def set_rep_limits(user: User, limits: RepLimits) -> User:
     """Save the rep's own limits (T1, T4); ``PagesError`` naming the field when the engine refuses them."""
     if limits.daily_meeting_limit is not None and limits.daily_meeting_limit < 1:
-        raise PagesError("The daily maximum is at least one meeting.", "daily_meeting_limit")
+        raise PagesError("daily_limit_min", "daily_meeting_limit")
     working = None if limits.working_hours is None else [[int(d), s, e] for d, s, e in limits.working_hours]
     time_off = [[first.isoformat(), last.isoformat()] for first, last in sorted(limits.time_off)]
-    user.working_hours, user.time_off = working, time_off
-    try:
-        rep_hours(user)
-    except (ValueError, KeyError) as error:
-        raise PagesError(str(error), "working_hours") from error
-    user.daily_meeting_limit = limits.daily_meeting_limit
-    db.session.flush()
+    with transaction.atomic():  # hours the engine refuses leave the rep's as they were
+        user.working_hours, user.time_off = working, time_off
+        try:
+            rep_hours(user)
+        except (ValueError, KeyError) as error:
+            raise PagesError("working_hours_invalid", "working_hours", detail=str(error)) from error
+        user.daily_meeting_limit = limits.daily_meeting_limit
+        db.session.flush()
     return user
 
 
@@ -240,28 +220,10 @@ class Resolved:
     redirect: str | None = None
 
 
-TEAM_SEGMENT = "team"  # /meetings/team/<slug>; a reserved user slug, so no rep can hold it
-
-
-def page_path(page: SchedulingPage) -> str:
-    """The page's path; the default page's is the rep's own (P3), a team page's /meetings/team/<slug>."""
-    if page.is_team:
-        return f"/meetings/{TEAM_SEGMENT}/{page.slug}"
-    if page.is_default:
-        return f"/meetings/{page.owner.page_slug}"
-    return f"/meetings/{page.owner.page_slug}/{page.slug}"
-
-
-def page_host(page: SchedulingPage, app_host: str) -> str:
-    """The host the page is served on: its verified domain, else the app host (D1, D3)."""
-    domain = page.domain
-    return domain.hostname if domain is not None and domain.is_verified else app_host
-
-
 def resolve_path(user_slug: str, page_slug: str | None) -> Resolved | None:
     """Find what a public path names, following old slugs (P2). None: nothing has that path."""
     user_slug, page_slug = user_slug.lower(), page_slug.lower() if page_slug else None
-    if user_slug == TEAM_SEGMENT:
+    if user_slug == paths.TEAM_SEGMENT:
         return _resolve_team_path(page_slug) if page_slug else None
     owner = db.session.scalar(sa.select(User).where(User.page_slug == user_slug))
     if owner is None:
@@ -305,19 +267,16 @@ def _resolve_team_path(slug: str) -> Resolved | None:
     if alias is None:
         return None
     page = db.session.get(SchedulingPage, alias.page_id)
-    return Resolved(owner=page.owner, redirect=page_path(page))
+    return Resolved(owner=page.owner, redirect=paths.page_path(page))
 
 
 def check_slug(slug: str, field_name: str) -> str:
     """A slug's one spelling (lower case), or ``PagesError`` naming ``field_name``."""
     slug = slug.strip().lower()
     if not SLUG_PATTERN.match(slug):
-        raise PagesError(
-            "Use 1-64 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
-            field_name,
-        )
+        raise PagesError("slug_pattern", field_name)
     if slug in RESERVED_SLUGS:
-        raise PagesError(f"“{slug}” is reserved; choose another.", field_name)
+        raise PagesError("slug_reserved", field_name, slug=slug)
     return slug
 
 
@@ -331,7 +290,7 @@ def change_user_slug(user: User, new_slug: str) -> User:
         sa.select(SlugAlias).where(SlugAlias.slug == new_slug, SlugAlias.page_id.is_(None))
     )
     if holder is not None or (alias is not None and alias.user_id != user.id):
-        raise PagesError(f"“{new_slug}” is already taken; choose another.", "page_slug")
+        raise PagesError("slug_taken", "page_slug", slug=new_slug)
     if alias is not None:
         db.session.delete(alias)  # the rep takes back a slug they had before
     db.session.add(SlugAlias(tenant_id=user.tenant_id, user_id=user.id, page_id=None, slug=user.page_slug))
@@ -408,7 +367,7 @@ def with_question_keys(questions: Sequence[dict], existing: Sequence[dict]) -> l
 def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None:
     slug = check_slug(settings.slug, "slug")
     if page.id is not None and settings.kind != page.kind:
-        raise PagesError("A page keeps its kind; create a new page for another kind.", "kind")
+        raise PagesError("page_kind_fixed", "kind")
     if settings.kind == "one_on_one":
         taken = db.session.scalar(
             sa.select(SchedulingPage.id).where(
@@ -419,18 +378,18 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
             )
         )
         if taken is not None:
-            raise PagesError(f"You already have a page at “{slug}”.", "slug")
+            raise PagesError("page_slug_taken", "slug", slug=slug)
     else:
         _check_team(tenant, page, settings, slug)
     if settings.redirect_url and not REDIRECT_URL.fullmatch(settings.redirect_url.strip()):
-        raise PagesError("The redirect address must start with http:// or https://.", "redirect_url")
+        raise PagesError("redirect_url", "redirect_url")
     domain = None
     if settings.domain_id is not None:
         domain = db.session.scalar(
             sa.select(Domain).where(Domain.tenant_id == tenant.id, Domain.id == settings.domain_id)
         )
         if domain is None or not domain.is_verified:
-            raise PagesError("Choose one of your company's verified domains.", "domain_id")
+            raise PagesError("domain_not_verified", "domain_id")
     availability_json = {
         "weekly": [[int(d), s, e] for d, s, e in settings.weekly],
         "overrides": [
@@ -458,15 +417,12 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     page.hide_from_search = settings.hide_from_search
     reminders = sorted({int(minutes) for minutes in settings.reminders}, reverse=True)
     if len(reminders) > MAX_REMINDERS or any(not 1 <= m <= MAX_REMINDER_MINUTES for m in reminders):
-        raise PagesError(
-            f"At most {MAX_REMINDERS} reminders, each 1 to {MAX_REMINDER_MINUTES} minutes before.",
-            "reminders",
-        )
+        raise PagesError("reminders_invalid", "reminders", max=MAX_REMINDERS)
     page.reminders, page.remind_rep = reminders, settings.remind_rep
     try:
         page_rules(page)  # the engine's own checks: ranges, minutes, zone, date range
     except (ValueError, KeyError) as error:
-        raise PagesError(str(error), "availability") from error
+        raise PagesError("availability_invalid", "availability", detail=str(error)) from error
     if page.slug and page.slug != slug and page.id is not None:
         _keep_old_page_slug(page, page.slug, slug)
     page.slug = slug
@@ -477,9 +433,9 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
 def _check_team(tenant: Tenant, page: SchedulingPage, settings: PageSettings, slug: str) -> None:
     """A team page's own checks: its kind, rule, members (the tenant's active users) and unique slug."""
     if settings.kind not in PAGE_KINDS:
-        raise PagesError("Choose one-on-one, round robin or group.", "kind")
+        raise PagesError("page_kind", "kind")
     if settings.assignment not in ASSIGNMENT_RULES:
-        raise PagesError("Choose how meetings are assigned.", "assignment")
+        raise PagesError("assignment", "assignment")
     taken = db.session.scalar(
         sa.select(SchedulingPage.id).where(
             SchedulingPage.kind != "one_on_one",
@@ -493,20 +449,20 @@ def _check_team(tenant: Tenant, page: SchedulingPage, settings: PageSettings, sl
         )
     )
     if taken is not None or alias is not None:
-        raise PagesError(f"“{slug}” is already taken by a team page; choose another.", "slug")
+        raise PagesError("team_slug_taken", "slug")
     ids = [int(item["user_id"]) for item in settings.members]
     if not ids:
-        raise PagesError("Choose at least one member.", "members")
+        raise PagesError("members_required", "members")
     if len(set(ids)) != len(ids):
-        raise PagesError("A member is listed twice.", "members")
+        raise PagesError("members_twice", "members")
     found = db.session.scalars(
         sa.select(User.id).where(User.tenant_id == tenant.id, User.id.in_(ids), User.is_active)
     ).all()
     if len(found) != len(ids):
-        raise PagesError("Choose members among your company's active users.", "members")
+        raise PagesError("members_foreign", "members")
     for item in settings.members:
         if not 1 <= int(item.get("weight", 1)) <= MAX_WEIGHT:
-            raise PagesError(f"Give each weight as 1 to {MAX_WEIGHT}.", "members")
+            raise PagesError("member_weight", "members", max=MAX_WEIGHT)
     page.kind, page.assignment = settings.kind, settings.assignment
 
 
@@ -550,7 +506,7 @@ def create_page(tenant: Tenant, owner: User, settings: PageSettings) -> Scheduli
     """A new page of ``owner``'s; their first one becomes their default page (P3)."""
     page = SchedulingPage(tenant_id=tenant.id, owner=owner, slug="", kind=settings.kind)
     if page.is_team and not owner.is_admin:
-        raise PagesError("Only an admin can create team pages.", "kind")
+        raise PagesError("team_pages_admins_only", "kind")
     _apply(tenant, page, settings)
     # A team page is never anyone's default page: its path is its own (/meetings/team/<slug>).
     page.is_default = not page.is_team and default_page(tenant, owner) is None
@@ -569,15 +525,16 @@ def create_page(tenant: Tenant, owner: User, settings: PageSettings) -> Scheduli
 
 
 def update_page(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> SchedulingPage:
-    _apply(tenant, page, settings)
-    db.session.flush()
+    with transaction.atomic():  # settings refused half-way leave the page as it was
+        _apply(tenant, page, settings)
+        db.session.flush()
     return page
 
 
 def set_default_page(tenant: Tenant, owner: User, page: SchedulingPage) -> None:
     """Make ``page`` the rep's default page, served at /meetings/<user-slug> (P3)."""
     if page.is_team:
-        raise PagesError("A team page has its own link and cannot be anyone's default page.")
+        raise PagesError("team_page_not_default")
     current = default_page(tenant, owner)
     if current is not None and current.id != page.id:
         current.is_default = False
@@ -607,7 +564,7 @@ def set_pages_disabled(user: User, disabled: bool) -> None:
 def set_tenant_pages_disabled(tenant: Tenant, actor: User, disabled: bool) -> None:
     """P4 for the whole tenant, by an admin."""
     if not actor.is_admin or actor.tenant_id != tenant.id:
-        raise PagesError("Only an admin can switch every page of the company off or on.")
+        raise PagesError("company_switch_admins_only")
     tenant.pages_disabled = disabled
     db.session.flush()
 
@@ -777,7 +734,7 @@ def visitor_slots(
 ) -> list[datetime]:
     """The free starts over ``days`` local dates of the visitor's zone from ``first_day``."""
     if not 1 <= days <= MAX_SLOT_DAYS:
-        raise PagesError(f"Ask for 1 to {MAX_SLOT_DAYS} days.", "days")
+        raise PagesError("days_range", "days", max=MAX_SLOT_DAYS)
     start, end = availability.visitor_window(first_day, days, time_zone)
     return free_slots(page, start, end, now=now, duration=duration)
 
@@ -785,8 +742,6 @@ def visitor_slots(
 def tell_admins_of_exclusions(page: SchedulingPage, excluded: list[tuple[User, str]], now: datetime) -> None:
     """T1: the tenant's admins hear once that a member is left out for an inactive calendar (like C11);
     a member whose calendars are fine again is told about afresh the next time."""
-    from app.pages import notifications
-
     left_out = {user.id: reason for user, reason in excluded}
     for member in page.members:
         if member.user_id not in left_out:
@@ -803,7 +758,9 @@ def tell_admins_of_exclusions(page: SchedulingPage, excluded: list[tuple[User, s
             admins = db.session.scalars(
                 sa.select(User).where(User.tenant_id == page.tenant_id, User.role == "admin", User.is_active)
             ).all()
-            notifications.team_member_excluded(page, member.user, left_out[member.user_id], list(admins))
+            signals.team_member_excluded.send(
+                page, member=member.user, reason=left_out[member.user_id], admins=list(admins)
+            )
     db.session.flush()
 
 
@@ -909,17 +866,14 @@ def _check_offered(page: SchedulingPage, start: datetime, length: timedelta, now
     offered = availability.free_slots(rules, (), **window)
     if start not in availability.within_rep_hours(offered, length, rep_hours(page.owner)):
         if start < now:
-            raise PagesError("That time is in the past.", "start")
-        raise PagesError("That time is not offered on this page; pick one of the times shown.", "start")
+            raise PagesError("start_past", "start")
+        raise PagesError("start_not_offered", "start")
     if start not in free_slots(
         page, window["window_start"], window["window_end"], now=now, duration=length, **kwargs
     ):
         if _local_day(page.owner, start) in full_days(page.owner, start, start, **kwargs):
-            raise SlotTaken(DAY_FULL, "start")
-        raise SlotTaken("Someone has just booked that time; please pick another.", "start")
-
-
-DAY_FULL = "That day is fully booked; please pick another day."
+            raise SlotTaken("day_full")
+        raise SlotTaken("slot_taken")
 
 
 def _local_day(user: User, instant: datetime) -> date:
@@ -980,9 +934,7 @@ def record_paused_attempt(page: SchedulingPage, email: str, now: datetime) -> st
     ).rowcount
     db.session.flush()
     if claimed:
-        from app.pages import notifications
-
-        notifications.booking_attempted_while_paused(page, attempt)
+        signals.booking_attempted_while_paused.send(page, attempt=attempt)
     return reason
 
 
@@ -999,13 +951,11 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
     Raises ``PageUnavailable`` (P4), ``BookingPaused`` (C11: the attempt is recorded, keep the transaction),
     ``PagesError`` naming the field, ``SlotTaken``.
     """
-    from app.pages import notifications
-
     if unavailable_reason(page):
-        raise PageUnavailable("This scheduling page is not available.")
+        raise PageUnavailable()
     refuse_while_paused(page, request.email, now)
     if page.consent_text and not request.consented:
-        raise PagesError("Please tick the consent box to book.", "consent")
+        raise PagesError("consent_required", "consent")
     tenant, owner = page.owner.tenant, page.owner
     hosts = team_hosts(page)[0] if page.is_team else [owner]
     _lock_hosts(hosts)
@@ -1017,23 +967,42 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
     if earlier is not None:
         same = (earlier.start_at, earlier.end_at, earlier.email)
         if same != (request.start, request.start + request.duration, request.email):
-            raise PagesError(
-                "This form was already used for another booking; reload the page.", "idempotency_key"
-            )
+            raise PagesError("idempotency_key_reused", "idempotency_key")
         return BookingResult(earlier, created=False, token=None)
     if page.is_team:
         free = _free_hosts(page, hosts, request.start, request.duration, now)
         if page.kind == "group":
             if len(free) < len(hosts) or not hosts:
-                raise SlotTaken(TAKEN, "start")
+                raise SlotTaken("slot_taken")
             owner = owner if owner in hosts else hosts[0]  # the organizer: the page's owner or first member
         else:
             if not free:
-                raise SlotTaken(TAKEN, "start")
+                raise SlotTaken("slot_taken")
             owner = _assign(page, free, request.email, now)
     else:
         _check_offered(page, request.start, request.duration, now)
+    with _booking_writes():
+        booking, token = _write_booking(page, request, now, owner=owner, hosts=hosts)
+    # C7, C10: into the default calendar of the account with scheduling pages on, the visitor invited (and,
+    # for a group, the other members: ``writes`` lists the companions' owners as attendees).
+    writes.schedule_meeting_write(tenant, booking.meeting, purpose="pages")
+    signals.booking_confirmed.send(booking, token=token)
+    signals.reminders_due.send(booking, token=token, now=now)
+    return BookingResult(booking, created=True, token=token)
 
+
+def _write_booking(
+    page: SchedulingPage,
+    request: BookingRequest,
+    now: datetime,
+    *,
+    owner: User | None = None,
+    hosts: Sequence[User] = (),
+) -> tuple[Booking, str]:
+    """The booking's rows: the visitor as a contact (P6), the rep's meeting, the booking; ``owner`` the
+    member a team page books (default: the page's owner), and on a group page one companion row for each
+    other of the ``hosts``."""
+    tenant, owner = page.owner.tenant, owner or page.owner
     contact = _upsert_contact(tenant, request)
     end = request.start + request.duration
     meeting = Meeting(
@@ -1073,16 +1042,7 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
         for host in hosts:
             if host.id != owner.id:
                 db.session.add(_companion(booking, host))
-    _flush_booking()
-    # C7, C10: into the default calendar of the account with scheduling pages on, the visitor invited (and,
-    # for a group, the other members: ``writes`` lists the companions' owners as attendees).
-    writes.schedule_meeting_write(tenant, meeting, purpose="pages")
-    notifications.booking_confirmed(booking, token)
-    notifications.schedule_reminders(booking, token, now=now)
-    return BookingResult(booking, created=True, token=token)
-
-
-TAKEN = "Someone has just booked that time; please pick another."
+    return booking, token
 
 
 def _lock_hosts(hosts: Sequence[User]) -> None:
@@ -1105,8 +1065,8 @@ def _free_hosts(
     window = dict(window_start=start, window_end=start + timedelta(microseconds=1), now=now, duration=length)
     if start not in availability.free_slots(rules, (), **window):
         if start < now:
-            raise PagesError("That time is in the past.", "start")
-        raise PagesError("That time is not offered on this page; pick one of the times shown.", "start")
+            raise PagesError("start_past", "start")
+        raise PagesError("start_not_offered", "start")
     end = window["window_end"]
     return [
         host
@@ -1200,14 +1160,18 @@ def _companion(booking: Booking, host: User) -> Booking:
     )
 
 
-def _flush_booking() -> None:
+@contextmanager
+def _booking_writes() -> Iterator[None]:
+    """A booking's writes, flushed in a SAVEPOINT: refused, they are undone together and the transaction
+    stays usable for the answer."""
     try:
-        with db.session.begin_nested():
+        with transaction.atomic():
+            yield
             db.session.flush()
     except IntegrityError as error:
         # The exclusion constraint: an overlap that got past the lock (only code that skips it can).
         if "ex_bookings_owner_id_overlap" in str(error.orig):
-            raise SlotTaken("Someone has just booked that time; please pick another.", "start") from error
+            raise SlotTaken("slot_taken") from error
         raise
 
 
@@ -1231,8 +1195,6 @@ def _answers_text(answers: Sequence[dict]) -> str:
 
 def cancel_booking(booking: Booking, *, reason: str = "", by_visitor: bool, now: datetime) -> Booking:
     """Cancel the booking, its meeting and its calendar event, and tell the other side."""
-    from app.pages import notifications
-
     if booking.parent is not None:
         booking = booking.parent  # a member cancelling their part of a group meeting cancels the meeting
     if not booking.is_confirmed:
@@ -1245,11 +1207,8 @@ def cancel_booking(booking: Booking, *, reason: str = "", by_visitor: bool, now:
     if booking.meeting is not None and booking.meeting.status != "cancelled":
         crm.cancel_meeting(tenant, booking.meeting)
     db.session.flush()
-    notifications.booking_cancelled(booking, by_visitor=by_visitor)
+    signals.booking_cancelled.send(booking, by_visitor=by_visitor)
     return booking
-
-
-LENGTH_GONE = "This page no longer offers meetings of this length; cancel and book again."
 
 
 def offers_length(page: SchedulingPage, length: timedelta) -> bool:
@@ -1259,43 +1218,43 @@ def offers_length(page: SchedulingPage, length: timedelta) -> bool:
 
 def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: datetime) -> Booking:
     """Move the booking to ``start`` on its page (same length): booking, meeting and calendar event."""
-    from app.pages import notifications
-
     page = booking.page
     if page is None:
-        raise PagesError("The page this meeting was booked on no longer exists; cancel and book again.")
+        raise PagesError("booking_page_gone")
     if not booking.is_confirmed:
-        raise PagesError("This booking was cancelled.")
+        raise PagesError("booking_cancelled")
     if unavailable_reason(page):
-        raise PageUnavailable("This scheduling page is not available.")
+        raise PageUnavailable()
     refuse_while_paused(page, booking.email, now)
     hosts = [booking.owner, *(companion.owner for companion in booking.companions)]
     _lock_hosts(hosts)
     length = booking.end_at - booking.start_at
     if not offers_length(page, length):
-        raise PagesError(LENGTH_GONE, "start")
+        raise PagesError("length_gone", "start")
     if start == booking.start_at:
         return booking
     if page.is_team:
         # The booking keeps its members: every one of them must be free at the new time.
         if len(_free_hosts(page, hosts, start, length, now, except_booking=booking)) < len(hosts):
-            raise SlotTaken(TAKEN, "start")
+            raise SlotTaken("slot_taken")
     else:
         _check_offered(page, start, length, now, except_booking=booking)
     previous = (booking.start_at, booking.end_at)
-    for row in (booking, *booking.companions):
-        row.start_at, row.end_at = start, start + length
-    booking.rescheduled_at = now
     meeting = booking.meeting
-    if meeting is not None:
-        meeting.start_at, meeting.end_at = booking.start_at, booking.end_at
-        meeting.sequence += 1
-    _flush_booking()
+    with _booking_writes():
+        for row in (booking, *booking.companions):
+            row.start_at, row.end_at = start, start + length
+        booking.rescheduled_at = now
+        if meeting is not None:
+            meeting.start_at, meeting.end_at = booking.start_at, booking.end_at
+            meeting.sequence += 1
     if meeting is not None:
         writes.schedule_meeting_update(meeting.owner.tenant, meeting)
-    notifications.booking_rescheduled(booking, token, previous_start=previous[0], previous_end=previous[1])
+    signals.booking_rescheduled.send(
+        booking, token=token, previous_start=previous[0], previous_end=previous[1]
+    )
     # The reminders of the old time see the start moved and send nothing; these are the new time's.
-    notifications.schedule_reminders(booking, token, now=now)
+    signals.reminders_due.send(booking, token=token, now=now)
     return booking
 
 
@@ -1304,9 +1263,9 @@ def parse_start(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError):
-        raise PagesError("Give the start as an ISO 8601 time with its offset.", "start") from None
+        raise PagesError("start_format", "start") from None
     if value.tzinfo is None:
-        raise PagesError("Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00.", "start")
+        raise PagesError("start_offset", "start")
     if not FIRST_DAY < value.date() < LAST_DAY:  # a day's margin: the offset cannot carry it out of range
-        raise PagesError("Give a time between 1970 and 2999.", "start")
+        raise PagesError("start_range", "start")
     return value.astimezone(UTC)
