@@ -10,13 +10,20 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as config_module
 from app.extensions import babel, csrf, db, htmx, login_manager, migrate
+from app.web.converters import RouteMap
+from app.web.json import GuardedJSONProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class Termin(Flask):
+    json_provider_class = GuardedJSONProvider  # request bodies nest at most MAX_DEPTH (web/json.py)
+    url_map_class = RouteMap  # one converter per kind of path argument for every route (web/converters.py)
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: embedded defaults, then the environment, then ``config``."""
-    app = Flask(
+    app = Termin(
         __name__,
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
@@ -136,7 +143,16 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("when")
     def when(value) -> str:
         """A moment in the viewer's time zone and locale, to the minute: "Jul 1, 2030 10:00 AM"."""
-        return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
+        try:
+            return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
+        except OverflowError:
+            # Within hours of datetime's ends (a provider's event in 9999, say) the viewer's zone has no
+            # such day; the moment is still shown, in UTC and saying so.
+            day, moment = (
+                format_date(value, "medium", rebase=False),
+                format_time(value, "short", rebase=False),
+            )
+            return f"{day} {moment} UTC"
 
 
 def register_cli(app: Flask) -> None:
