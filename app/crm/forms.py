@@ -5,7 +5,6 @@ from flask_babel import lazy_gettext as _l
 from wtforms import (
     DateField,
     EmailField,
-    IntegerField,
     SearchField,
     SelectChoice,
     SelectField,
@@ -14,9 +13,9 @@ from wtforms import (
     TimeField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 
-from app.crm.services import MAX_PAGE, ContactData
+from app.crm.services import ContactData
 from app.web.forms import TerminForm, strip
 
 
@@ -29,7 +28,7 @@ def _text(label, limit, required=False):
 
 
 class ContactSearchForm(TerminForm):
-    """The contact list's search box and page number, read from the query string."""
+    """The contact list's search box, read from the query string."""
 
     class Meta:
         csrf = False  # a GET: nothing is changed
@@ -38,9 +37,6 @@ class ContactSearchForm(TerminForm):
         _l("Search contacts"),
         filters=[strip],
         validators=[Length(max=200, message=_l("At most %(max)d characters.", max=200))],
-    )
-    page = IntegerField(
-        validators=[Optional(), NumberRange(min=1, max=MAX_PAGE, message=_l("There is no such page."))]
     )
 
 

@@ -31,7 +31,8 @@ def contacts():
             "crm/contacts.html", "crm/_contact_list.html", result=None, query="", search=search
         ), 422
     query = search.q.data or ""
-    result = services.list_contacts(_tenant(), query, search.page.data or 1)
+    page = request.args.get("page", 1, type=int) or 1  # a pager link's number; the service clamps it
+    result = services.list_contacts(_tenant(), query, page)
     return render_page_or_fragment(
         "crm/contacts.html", "crm/_contact_list.html", result=result, query=query, search=search
     )
