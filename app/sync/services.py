@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -258,6 +259,19 @@ def disconnect(tenant: Tenant, user: User, connection: CalendarConnection) -> No
     db.session.flush()
 
 
+def bookings_destination(tenant: Tenant, user: User) -> str:
+    """Where the rep's scheduling pages book into (C7): "calendar" when an account has *Meeting scheduling
+    pages* on; "switched_off" when accounts are connected but the option is off on every one (the pages
+    are then not bookable, so nothing is booked into no calendar); "no_calendar" with no account at all
+    (bookings are still logged in the CRM and emailed, as HubSpot's offline mode does)."""
+    connections = list_connections(tenant, user)
+    if not connections:
+        return "no_calendar"
+    if any(connection.scheduling_pages for connection in connections):
+        return "calendar"
+    return "switched_off"
+
+
 def booking_paused_reason(tenant: Tenant, user: User) -> str | None:
     """C11: while any integrated calendar of the rep is inactive, nobody may book with them."""
     for connection in list_connections(tenant, user):
@@ -305,7 +319,9 @@ def connect_caldav(
 ) -> CalendarConnection:
     """Connect a CalDAV account: refuse unsafe addresses, discover the server, list its calendars.
 
-    Raises UnsafeServerURL or DiscoveryFailed (ValueErrors with a message for the rep), AuthRevoked for a
+    Raises UnsafeServerURL or DiscoveryFailed (ValueErrors with a message for the rep; ServerNotFound, a
+    DiscoveryFailed, names the host that does not exist), ServerAddressRefused (an AuthRevoked) when the
+    server answers from a refused address, AuthRevoked for a
     refused password, TemporarilyUnavailable when the server cannot be reached.
     """
     allow_private = current_app.config["CALDAV_ALLOW_PRIVATE"]
@@ -342,8 +358,33 @@ def refresh_calendars(tenant: Tenant, user: User, connection: CalendarConnection
     except AuthRevoked as error:
         mark_connection_inactive(connection, error.reason)
         raise
+    if not connection.is_active:
+        # The stored credentials work again: the account is back (the health probe does the same).
+        connection.status, connection.inactive_reason, connection.inactive_since = "active", None, None
     apply_calendar_list(connection, calendars)
     db.session.flush()
+
+
+def move_caldav_server(tenant: Tenant, user: User, connection: CalendarConnection, origin: str) -> None:
+    """A CalDAV account's server now answers at another origin (scheme, host, port) with the same paths:
+    point the stored URLs there, keeping every calendar and its choices, and check the calendars again.
+    (The embedded demo's Radicale moves when its port was taken by another program.)"""
+    old, new = urlsplit(connection.server_url or ""), urlsplit(origin)
+
+    def moved(url: str) -> str:
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) != (old.scheme, old.netloc):
+            return url
+        return urlunsplit((new.scheme, new.netloc, parts.path, parts.query, parts.fragment))
+
+    connection.server_url = moved(connection.server_url or "")
+    connection.shared_calendar_urls = "\n".join(
+        moved(u) for u in connection.shared_calendar_urls.splitlines()
+    )
+    for calendar in connection.calendars:
+        calendar.external_id, calendar.sync_state = moved(calendar.external_id), None
+    db.session.flush()
+    refresh_calendars(tenant, user, connection)
 
 
 def rotate_secrets(batch: int = 500) -> int:
