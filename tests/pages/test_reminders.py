@@ -63,12 +63,10 @@ def test_reminders_are_queued_at_their_instants_for_the_visitor_and_the_rep(page
 def test_a_due_reminder_goes_out_in_the_visitors_language_with_the_manage_links(page, monkeypatch):
     result = pages.book(page, booking_request(at(10), locale="pl", time_zone="America/New_York"), now=NOW)
     [hour_before] = [m for m in reminders() if m.payload["to"] == "visitor" and m.payload["minutes"] == 60]
-    before = len(mails_to("visitor@example.org"))
 
     assert deliver_at(hour_before, at(9, 1), monkeypatch).status == "delivered"
 
-    [mail] = mails_to("visitor@example.org")[before:]
-    assert mail["subject"].startswith("Przypomnienie")
+    [mail] = [m for m in mails_to("visitor@example.org") if m["subject"].startswith("Przypomnienie")]
     assert "4:00" in mail["subject"]  # 10:00 in Warsaw is 4:00 in New York
     assert result.token in mail["text"]
     assert "/cancel" in mail["text"]
