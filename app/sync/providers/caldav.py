@@ -44,6 +44,7 @@ from app.sync.providers.base import (
     RemoteEvent,
     SyncStateExpired,
     TemporarilyUnavailable,
+    parse_retry_after,
 )
 
 log = logging.getLogger(__name__)
@@ -534,7 +535,9 @@ def _typed(exc: BaseException, what: str, calendar_id: str | None = None) -> Bas
     if isinstance(exc, ProviderError | UnsafeServerURL):
         return exc
     if isinstance(exc, caldav_error.RateLimitError):
-        return _status_error(exc.status or 429, what, retry_after=exc.retry_after_seconds)
+        # The raw header through the one parser Google and Graph use (the library's reads no ``inf``).
+        retry_after = parse_retry_after(exc.retry_after) if exc.retry_after else exc.retry_after_seconds
+        return _status_error(exc.status or 429, what, retry_after=retry_after)
     if isinstance(exc, caldav_error.DAVError):
         return _status_error(exc.status, what, calendar_id=calendar_id, preconditions=exc.preconditions)
     if isinstance(exc, NotImplementedError):

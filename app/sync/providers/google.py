@@ -1,9 +1,9 @@
 """Google Calendar API v3 behind the CalendarProvider protocol.
 
-The ``requests.Session`` handed in is already authenticated (it adds the bearer token and refreshes it), so
-a 401 that still reaches us means the grant itself is gone. Only documented requests and fields are used:
-calendarList.list, events.list/get/insert/patch/delete, freeBusy.query, calendars.insert and the OpenID
-userinfo endpoint.
+The ``requests.Session`` handed in is already authenticated (it adds the bearer token, refreshes it before
+expiry and once more on a 401), so a 401 that still reaches us means the grant itself is gone. Only
+documented requests and fields are used: calendarList.list, events.list/get/insert/patch/delete,
+freeBusy.query, calendars.insert and the OpenID userinfo endpoint.
 
 Rules this module follows, so the sync engine can rely on them:
 
@@ -40,15 +40,14 @@ Rules this module follows, so the sync engine can rely on them:
   rate-limit reason, ``RateLimited``; 5xx and network failures ``TemporarilyUnavailable``; other 403s and
   a 404 for a calendar ``AccessLost``; 410 on events.list ``SyncStateExpired``. A 404 or 410 for one event
   is a plain ``ProviderError`` (except on delete, where it means done). ``retry_after`` comes from the
-  Retry-After header. Nothing is retried here: the caller owns the back-off.
+  Retry-After header, read by ``base.parse_retry_after``. Nothing is retried here: the caller owns the
+  back-off (a 401 is retried once, after a refresh, by the session: app/sync/oauth.py).
 """
 
 import hashlib
 import logging
-import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -70,6 +69,7 @@ from app.sync.providers.base import (
     RemoteEvent,
     SyncStateExpired,
     TemporarilyUnavailable,
+    parse_retry_after,
 )
 
 log = logging.getLogger(__name__)
@@ -349,7 +349,7 @@ class GoogleCalendarProvider:
 def _error_for(response: requests.Response, *, calendar_id: str | None, listing: bool) -> ProviderError:
     status = response.status_code
     message, reasons = _google_error(response)
-    retry_after = _retry_after(response.headers.get("Retry-After"))
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if status == 401:
         return AuthRevoked(message)
     if status == 429 or (status == 403 and reasons & RATE_LIMIT_REASONS):
@@ -397,28 +397,6 @@ def _google_error(response: requests.Response) -> tuple[str, set[str]]:
 
 def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(seconds, 0.0)
 
 
 def _raise_for_freebusy_errors(calendar_id: str, errors: list) -> None:

@@ -70,7 +70,6 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -92,6 +91,7 @@ from app.sync.providers.base import (
     RemoteEvent,
     SyncStateExpired,
     TemporarilyUnavailable,
+    parse_retry_after,
 )
 
 logger = logging.getLogger(__name__)
@@ -471,7 +471,7 @@ class GraphCalendarProvider:
                 method, url, json=body, headers=headers, timeout=self.timeout
             ) as response:
                 status = response.status_code
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 payload = _json(response)
                 fallback_reason = response.reason or f"HTTP {status}"
         except requests.RequestException as error:
@@ -675,22 +675,6 @@ def _json(response: requests.Response) -> dict | None:
     except ValueError:
         return None
     return payload if isinstance(payload, dict) else None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _status(error: ProviderError) -> int | None:
