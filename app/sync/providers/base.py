@@ -209,6 +209,13 @@ class CalendarProvider(Protocol):
     def create_event(self, calendar_id: str, draft: EventDraft) -> str:
         """Write ``draft``; returns the provider's event id. Writing the same uid again changes nothing."""
 
+    def invitation_uid(self, calendar_id: str, event_id: str, uid: str) -> str:
+        """The iCalendar UID of the invitations the provider sends for the event written with ``uid``.
+
+        ``uid`` itself where the API keeps the UID it is given (Google's iCalUID, CalDAV); Graph's iCalUId,
+        which Exchange chooses, otherwise.
+        """
+
     def update_event(self, calendar_id: str, event_id: str, draft: EventDraft) -> None:
         """Replace the event's time, title and attendees with ``draft``'s."""
 

@@ -1090,6 +1090,10 @@ class CalDAVProvider:
                 return member
         return None
 
+    def invitation_uid(self, calendar_id: str, event_id: str, uid: str) -> str:
+        """The event keeps the uid it was written with (and Termin, not the server, sends invitations)."""
+        return uid
+
     def update_event(self, calendar_id: str, event_id: str, draft: EventDraft) -> None:
         """PUT the new version over the old one, SEQUENCE past both the server's copy and the draft's, guarded
         by the ETag we read."""
