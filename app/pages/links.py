@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from flask import current_app
 
 from app.pages.models import Booking, SchedulingPage
-from app.pages.services import page_host, page_path
+from app.pages.paths import page_host, page_path
 from app.web.links import external_url
 
 
