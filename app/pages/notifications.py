@@ -35,7 +35,6 @@ from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
-from app.crm.models import Meeting
 from app.db import utcnow
 from app.extensions import db
 from app.mail import imip, outbox, smtp
