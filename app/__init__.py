@@ -9,7 +9,7 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as config_module
-from app.extensions import babel, csrf, db, htmx, login_manager, migrate
+from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,6 +52,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     htmx.init_app(app)
+    limiter.init_app(app)
     babel.init_app(
         app,
         locale_selector=select_locale,
@@ -94,11 +95,13 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    from app.tenants.views import set_remember_cookie
     from app.web.htmx import vary_on_hx_request
     from app.web.tenancy import resolve_host
 
     app.before_request(resolve_host)
     app.after_request(vary_on_hx_request)
+    app.after_request(set_remember_cookie)
 
 
 def select_locale() -> str | None:

@@ -4,7 +4,7 @@ from app.crm.models import Contact, Meeting, MeetingContact, Task
 from app.mail.models import OutboxMessage
 from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
 from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
-from app.tenants.models import Domain, Invitation, Tenant, User
+from app.tenants.models import Domain, Invitation, PasswordReset, RememberToken, Tenant, User, UserSession
 
 __all__ = [
     "Booking",
@@ -18,10 +18,13 @@ __all__ = [
     "Meeting",
     "MeetingContact",
     "OutboxMessage",
+    "PasswordReset",
+    "RememberToken",
     "SchedulingPage",
     "SlugAlias",
     "SyncedEvent",
     "Task",
     "Tenant",
     "User",
+    "UserSession",
 ]

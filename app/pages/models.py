@@ -32,6 +32,9 @@ class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
         sa.CheckConstraint("min_notice >= 0", name="min_notice_not_negative"),
         sa.CheckConstraint("horizon_days IS NULL OR horizon_days >= 1", name="horizon_positive"),
         sa.CheckConstraint("date_from IS NULL OR date_to IS NULL OR date_from <= date_to", name="date_range"),
+        sa.CheckConstraint(
+            "max_bookings_per_day IS NULL OR max_bookings_per_day >= 1", name="max_bookings_per_day_positive"
+        ),
         # P3: at most one default page a rep.
         sa.Index(
             "uq_scheduling_pages_default",
@@ -67,6 +70,9 @@ class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
     horizon_days: Mapped[int | None] = mapped_column()
     date_from: Mapped[date | None] = mapped_column(sa.Date)
     date_to: Mapped[date | None] = mapped_column(sa.Date)
+    # At most this many bookings on one day (the page's zone) on this page; None: no cap. A full day offers
+    # no times, so no one can fill a rep's calendar from one page (Calendly's "max events per day").
+    max_bookings_per_day: Mapped[int | None] = mapped_column()
 
     # The booking form: first name, last name and email always; then these questions, in order:
     # [{"id": "q1", "label": "...", "kind": "text"|"choice", "required": bool, "choices": ["..."]}]

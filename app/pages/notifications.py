@@ -13,8 +13,14 @@ invitations still share one.
 
 Links are built when the mail is made (D3): the visitor's on the page's current host (``links``), the
 rep's on the app host. The mails are plain text, like every other mail Termin sends.
+
+What a visitor typed (names, answers, a reason) appears only in bodies, as plain text, never in a subject
+line: visitors' subjects are made of the page title, the rep's name and the time. One visitor address gets
+at most ``RATELIMIT_VISITOR_MAIL`` mails a day (the rest are dropped and logged), so a booking form cannot
+be used to send mail at will.
 """
 
+import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,7 +38,10 @@ from app.sync import writes
 from app.sync.models import Calendar
 from app.sync.providers.base import Attendee
 from app.tenants.models import User
+from app.web import limits
 from app.web.links import app_host_url
+
+log = logging.getLogger(__name__)
 
 
 def booking_confirmed(booking: Booking, token: str) -> None:
@@ -73,7 +82,7 @@ def booking_confirmed(booking: Booking, token: str) -> None:
         body += _rep_footer(booking)
         _send_rep(
             booking,
-            subject=_("New booking: %(visitor)s, %(when)s", visitor=booking.visitor_name, when=when),
+            subject=_("New booking on “%(page)s”: %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
 
@@ -117,7 +126,7 @@ def booking_rescheduled(
         body += _rep_footer(booking)
         _send_rep(
             booking,
-            subject=_("Rescheduled: %(visitor)s, now %(when)s", visitor=booking.visitor_name, when=when),
+            subject=_("Booking on “%(page)s” moved to %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
 
@@ -160,7 +169,7 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
         body += _rep_footer(booking, calendar_note=False)
         _send_rep(
             booking,
-            subject=_("Cancelled by %(visitor)s: %(when)s", visitor=booking.visitor_name, when=when),
+            subject=_("Booking on “%(page)s” cancelled: %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
 
@@ -288,6 +297,11 @@ def _rep_footer(booking: Booking, *, calendar_note: bool = True) -> list[str]:
 
 
 def _send_visitor(booking: Booking, *, subject: str, body: list[str], method: str, token: str = "") -> None:
+    """Queue a mail to the visitor's address, unless that address had its day's share already: whoever
+    types an address into a booking form must not be able to flood it (RATELIMIT_VISITOR_MAIL)."""
+    if not limits.try_spend("RATELIMIT_VISITOR_MAIL", "visitor-mail", booking.email):
+        log.warning("booking %s: mail to the visitor not sent, the address had its day's share", booking.id)
+        return
     ics = _ics(booking, method, token)
     owner = booking.owner
     smtp.send_mail(

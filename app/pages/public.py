@@ -56,7 +56,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from app.db import utcnow
-from app.extensions import csrf, db
+from app.extensions import csrf, db, limiter
 from app.pages import availability, notifications
 from app.pages import cache as page_cache
 from app.pages import services as pages
@@ -64,6 +64,7 @@ from app.pages.links import booking_host, manage_url, page_url
 from app.pages.models import Booking, SchedulingPage
 from app.pages.public_forms import ANSWER_MAX, CONTROL_CHARACTERS, booking_form, question_field_name
 from app.web import errors as web_errors
+from app.web import limits
 from app.web.forms import time_zone_names
 from app.web.htmx import is_fragment_request
 from app.web.links import external_url
@@ -106,6 +107,12 @@ SERVICE_MESSAGES = {
         "Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00."
     ),
     "Give a time between 1970 and 2999.": _l("Give a time between 1970 and 2999."),
+    "That day is fully booked on this page; please pick another day.": _l(
+        "That day is fully booked on this page; please pick another day."
+    ),
+    "Enter at least 1, or leave it empty for no limit.": _l(
+        "Enter at least 1, or leave it empty for no limit."
+    ),
     "This page no longer offers meetings of this length; cancel and book again.": _l(
         "This page no longer offers meetings of this length; cancel and book again."
     ),
@@ -598,9 +605,26 @@ def _slots_for(page: SchedulingPage, time_zone: str, now: datetime, length: time
     return slots_for
 
 
+def _ip_and_page() -> str:
+    """The client address and the page's path: booking tries are counted per visitor and page."""
+    args = request.view_args or {}
+    return f"{limits.client_ip()}|{args.get('user_slug', '')}/{args.get('page_slug') or ''}"
+
+
+def _booked(response: Response) -> bool:
+    """A booking made now (201 JSON, 303 form); a replay of one (200) or a refusal is not counted."""
+    return response.status_code in (201, 303)
+
+
+_public_read = limiter.shared_limit(
+    lambda: current_app.config["RATELIMIT_PUBLIC_READ_IP"], scope="public-read", key_func=limits.client_ip
+)
+
+
 @bp.get("/meetings/<user_slug>")
 @bp.get("/meetings/<user_slug>/<page_slug>")
 @follows_old_links
+@_public_read
 @page_cache.micro_cached
 def page_view(user_slug: str, page_slug: str | None = None):
     found = _find_page(user_slug, page_slug)
@@ -666,6 +690,7 @@ def page_view(user_slug: str, page_slug: str | None = None):
 @bp.get("/meetings/<user_slug>/slots.json")
 @bp.get("/meetings/<user_slug>/<page_slug>/slots.json")
 @follows_old_links
+@_public_read
 @page_cache.micro_cached
 def slots_json(user_slug: str, page_slug: str | None = None):
     """The free starts as ISO 8601 with the visitor's offset; see the module docstring for the shape."""
@@ -827,10 +852,13 @@ def _invalid_answer(page: SchedulingPage, form, as_json: bool, now: datetime, ex
 @bp.post("/meetings/<user_slug>/<page_slug>/book")
 @follows_old_links
 @csrf.exempt
+@limits.limit("RATELIMIT_BOOKING_IP", key=_ip_and_page, scope="ip")
+@limits.limit("RATELIMIT_BOOKING_EMAIL", key=limits.form_email, scope="email", deduct_when=_booked)
 def book(user_slug: str, page_slug: str | None = None):
     """Book a time. JSON (``Accept: application/json`` or a JSON body): 201 ``{"booking": {...}}`` (200 with
     the same booking for a repeated idempotency key), 409 taken, 422 ``{"errors": {field: message}}``, 503
-    paused, 404 page off. HTML: 303 to the booking's page (or the page's redirect address); 422 the form
+    paused, 404 page off, 429 over a limit (tries per address and page, bookings per visitor email).
+    HTML: 303 to the booking's page (or the page's redirect address); 422 the form
     again with each error beside its field, 409 the day's times again, 503 booking unavailable.
     """
     as_json = wants_json()

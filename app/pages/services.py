@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +44,7 @@ MAX_SLOT_DAYS = 62
 # The dates a visitor may name (a month, a day, a start): far enough either way for any real use, and
 # clear of ``date.min``/``date.max``, where a window's arithmetic would overflow (a 500 instead of a 422).
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+DAY_FULL = "That day is fully booked on this page; please pick another day."
 _BOOKING_LOCK_NAMESPACE = 0x7E57  # pg_advisory_xact_lock(namespace, owner id): one key space of ours
 
 
@@ -281,6 +283,7 @@ class PageSettings:
     redirect_url: str = ""
     domain_id: int | None = None
     hide_from_search: bool = False
+    max_bookings_per_day: int | None = None
 
 
 # Where a page may send visitors after booking: an http(s) address with a host, and nothing a Location
@@ -334,6 +337,9 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     page.redirect_url = settings.redirect_url.strip()
     page.domain = domain
     page.hide_from_search = settings.hide_from_search
+    if settings.max_bookings_per_day is not None and settings.max_bookings_per_day < 1:
+        raise PagesError("Enter at least 1, or leave it empty for no limit.", "max_bookings_per_day")
+    page.max_bookings_per_day = settings.max_bookings_per_day
     try:
         page_rules(page)  # the engine's own checks: ranges, minutes, zone, date range
     except (ValueError, KeyError) as error:
@@ -475,7 +481,37 @@ def free_slots(
     reach_back = rules.buffer_before + length
     reach_ahead = length + rules.buffer_after
     busy = busy_intervals(page.owner, start - reach_back, end + reach_ahead, except_booking=except_booking)
-    return availability.free_slots(rules, busy, window_start=start, window_end=end, now=now, duration=length)
+    slots = availability.free_slots(rules, busy, window_start=start, window_end=end, now=now, duration=length)
+    if page.max_bookings_per_day is None or not slots:
+        return slots
+    full = full_days(page, slots[0], slots[-1], except_booking=except_booking)
+    zone = ZoneInfo(page.time_zone)
+    return [slot for slot in slots if slot.astimezone(zone).date() not in full]
+
+
+def full_days(
+    page: SchedulingPage, first: datetime, last: datetime, *, except_booking: Booking | None = None
+) -> set[date]:
+    """The page's local dates in ``[first, last]`` that already hold ``max_bookings_per_day`` bookings."""
+    cap = page.max_bookings_per_day
+    if cap is None:
+        return set()
+    zone = ZoneInfo(page.time_zone)
+    query = sa.select(Booking.start_at).where(
+        Booking.tenant_id == page.tenant_id,
+        Booking.page_id == page.id,
+        Booking.status == "confirmed",
+        # A local day is at most 26 hours of UTC: reach a day either side, then count by local date.
+        Booking.start_at >= first - timedelta(days=1),
+        Booking.start_at <= last + timedelta(days=1),
+    )
+    if except_booking is not None:
+        query = query.where(Booking.id != except_booking.id)
+    counts: dict[date, int] = {}
+    for (start_at,) in db.session.execute(query):
+        day = start_at.astimezone(zone).date()
+        counts[day] = counts.get(day, 0) + 1
+    return {day for day, count in counts.items() if count >= cap}
 
 
 def visitor_slots(
@@ -576,6 +612,8 @@ def _check_offered(page: SchedulingPage, start: datetime, length: timedelta, now
         if start < now:
             raise PagesError("That time is in the past.", "start")
         raise PagesError("That time is not offered on this page; pick one of the times shown.", "start")
+    if start.astimezone(ZoneInfo(page.time_zone)).date() in full_days(page, start, start, **kwargs):
+        raise SlotTaken(DAY_FULL, "start")
     if start not in free_slots(
         page, window["window_start"], window["window_end"], now=now, duration=length, **kwargs
     ):

@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, InputRequired, Length
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
 
 from app.tenants.models import LOCALES
 from app.web.forms import strip, valid_time_zone
@@ -100,3 +100,30 @@ class ProfileForm(FlaskForm):
     name = _name_field(_l("Name"))
     time_zone = _time_zone_field()
     locale = SelectField(_l("Language"), choices=LOCALE_CHOICES)
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"), validators=[InputRequired(_l("Enter your current password."))]
+    )
+    password = _password_field(_l("New password"))
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[
+            EqualTo("password", message=_l("The two new passwords differ. Type the same one twice."))
+        ],
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = _email_field(_l("Email"))
+
+
+class ResetPasswordForm(FlaskForm):
+    password = _password_field(_l("New password"))
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[
+            EqualTo("password", message=_l("The two new passwords differ. Type the same one twice."))
+        ],
+    )

@@ -134,3 +134,45 @@ class Domain(TenantOwnedMixin, TimestampMixin, db.Model):
     def challenge_name(self) -> str:
         """Where the TXT record proving ownership lives."""
         return f"_termin-challenge.{self.hostname}"
+
+
+class UserSession(TimestampMixin, db.Model):
+    """One signed-in browser. Its random id rides in the signed session cookie; only its hash is kept here.
+
+    Every request of a signed-in user needs its row (``services.get_user_for_session``), so deleting rows
+    ends sessions server-side: sign-out its own, *Sign out everywhere*, a password change or reset all of
+    the user's. A copied session cookie is worth nothing once its row is gone.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RememberToken(TimestampMixin, db.Model):
+    """A "Keep me signed in" cookie: random, stored hashed, used once (each use swaps it for a new one),
+    expiring; ended with the user's sessions."""
+
+    __tablename__ = "remember_tokens"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PasswordReset(TimestampMixin, db.Model):
+    """A "Forgot password" link: its token is mailed once and only its hash kept. It works for an hour and
+    once: setting a password deletes every reset of the user."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
