@@ -96,12 +96,14 @@ def register_blueprints(app: Flask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     from app.tenants.views import set_remember_cookie
+    from app.web.headers import add_security_headers
     from app.web.htmx import vary_on_hx_request
     from app.web.tenancy import resolve_host
 
     app.before_request(resolve_host)
     app.after_request(vary_on_hx_request)
     app.after_request(set_remember_cookie)
+    app.after_request(add_security_headers)
 
 
 def select_locale() -> str | None:

@@ -49,6 +49,8 @@ def defaults(instance_path: str) -> dict:
         "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
         # Trust X-Forwarded-Host/-Proto from this many proxies (0: none). Only set it behind a proxy you run.
         "PROXY_COUNT": 0,
+        # Strict-Transport-Security max-age on HTTPS responses; None: a year in production, off elsewhere.
+        "HSTS_SECONDS": None,
         # Fernet keys, comma-separated, newest first; the demo makes one under instance/.
         "ENCRYPTION_KEYS": None,
         # CalDAV servers on private, loopback or link-local addresses are refused (SSRF) unless allowed;
@@ -159,6 +161,8 @@ def finalise(config: dict, instance_path: str) -> None:
     config["APP_HOST"] = config["APP_HOST"].strip().lower()
     if config["JOBS_MODE"] is None:
         config["JOBS_MODE"] = "rq" if config.get("REDIS_URL") or config["ENV"] == "production" else "thread"
+    if config["HSTS_SECONDS"] is None:
+        config["HSTS_SECONDS"] = 365 * 24 * 3600 if config["ENV"] == "production" else 0
     if config["RATELIMIT_STORAGE_URI"] is None:
         config["RATELIMIT_STORAGE_URI"] = config.get("REDIS_URL") or "memory://"
     if config["CALDAV_ALLOW_PRIVATE"] is None:

@@ -313,6 +313,7 @@ def _send_visitor(booking: Booking, *, subject: str, body: list[str], method: st
         ics_method=method if ics else None,
         reply_to=owner.email,
         sender_name=owner.name,
+        secrets=[token],
     )
 
 

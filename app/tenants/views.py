@@ -233,13 +233,14 @@ def forgot_password():
         issued = services.request_password_reset(email, minutes=current_app.config["PASSWORD_RESET_MINUTES"])
         if issued is not None and limits.try_spend("RATELIMIT_ACCOUNT_MAIL", "account-mail", email):
             user, token = issued
-            _mail_reset_link(user, url_for("tenants.reset_password", token=token, _external=True))
+            _mail_reset_link(user, token)
         db.session.commit()
         return render_template("tenants/reset_sent.html", email=email)
     return render_template("tenants/forgot_password.html", form=form), 422 if form.errors else 200
 
 
-def _mail_reset_link(user, link: str) -> None:
+def _mail_reset_link(user, token: str) -> None:
+    link = url_for("tenants.reset_password", token=token, _external=True)
     with force_locale(user.locale or "en"):
         subject = _("Reset your Termin password")
         text = render_template(
@@ -248,7 +249,7 @@ def _mail_reset_link(user, link: str) -> None:
             link=link,
             minutes=current_app.config["PASSWORD_RESET_MINUTES"],
         )
-    smtp.send_mail(user.tenant_id, to=user.email, subject=subject, text=text)
+    smtp.send_mail(user.tenant_id, to=user.email, subject=subject, text=text, secrets=[token])
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
