@@ -27,5 +27,7 @@ def upgrade():
 
 def downgrade():
     with op.batch_alter_table("scheduling_pages", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("ck_scheduling_pages_max_bookings_per_day_positive"), type_="check")
+        batch_op.drop_constraint(
+            batch_op.f("ck_scheduling_pages_max_bookings_per_day_positive"), type_="check"
+        )
         batch_op.drop_column("max_bookings_per_day")
