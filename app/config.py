@@ -43,6 +43,8 @@ def defaults(instance_path: str) -> dict:
         "REMEMBER_DAYS": 30,
         "REMEMBER_ME_COOKIE": "termin_remember",  # ours (app/tenants/views.py), not Flask-Login's
         "PASSWORD_RESET_MINUTES": 60,
+        # How long a sign-up's confirmation link works; until it is followed nothing is created.
+        "SIGNUP_CONFIRM_HOURS": 24,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": ["en", "pl"],

@@ -4,7 +4,16 @@ from app.crm.models import Contact, Meeting, MeetingContact, Task
 from app.mail.models import OutboxMessage
 from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
 from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
-from app.tenants.models import Domain, Invitation, PasswordReset, RememberToken, Tenant, User, UserSession
+from app.tenants.models import (
+    Domain,
+    Invitation,
+    PasswordReset,
+    RememberToken,
+    SignupRequest,
+    Tenant,
+    User,
+    UserSession,
+)
 
 __all__ = [
     "Booking",
@@ -21,6 +30,7 @@ __all__ = [
     "PasswordReset",
     "RememberToken",
     "SchedulingPage",
+    "SignupRequest",
     "SlugAlias",
     "SyncedEvent",
     "Task",

@@ -88,7 +88,9 @@ def job_id_for(message_id: int) -> str:
     return f"outbox-{message_id}"
 
 
-def add(tenant_id: int, kind: str, payload: dict, *, deliver_at: datetime | None = None) -> OutboxMessage:
+def add(
+    tenant_id: int | None, kind: str, payload: dict, *, deliver_at: datetime | None = None
+) -> OutboxMessage:
     """Add a pending row to the current transaction; its delivery is enqueued once that commits.
 
     ``deliver_at`` (aware) holds it back until then: no job is enqueued, the sweeper finds it when due.

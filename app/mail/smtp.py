@@ -39,7 +39,7 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._@-]")
 
 
 def send_mail(
-    tenant_id: int,
+    tenant_id: int | None,
     *,
     to: str | Sequence[str],
     subject: str,
@@ -129,7 +129,7 @@ def build_message(payload: dict, mail_from: str) -> EmailMessage:
     return message
 
 
-def send_payload(tenant_id: int, payload: dict) -> None:
+def send_payload(tenant_id: int | None, payload: dict) -> None:
     """Outbox handler for "mail.send": hand the message to the SMTP server (or write it, in the demo)."""
     config = current_app.config
     message = build_message(payload, config["MAIL_FROM"])

@@ -127,3 +127,7 @@ class ResetPasswordForm(FlaskForm):
             EqualTo("password", message=_l("The two new passwords differ. Type the same one twice."))
         ],
     )
+
+
+class ConfirmForm(FlaskForm):
+    """A button that only carries the CSRF token."""

@@ -176,3 +176,22 @@ class PasswordReset(TimestampMixin, db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class SignupRequest(TimestampMixin, db.Model):
+    """A sign-up waiting for its address to be confirmed (issue 15): no tenant or user exists yet, so the
+    address is not taken (an invitation to it still works) until the emailed link is followed. The link's
+    token is stored hashed; the request expires."""
+
+    __tablename__ = "signup_requests"
+    __table_args__ = (sa.CheckConstraint("email = lower(email)", name="email_lower"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    company: Mapped[str] = mapped_column(sa.String(120))
+    name: Mapped[str] = mapped_column(sa.String(120))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    time_zone: Mapped[str] = mapped_column(sa.String(64))
+    locale: Mapped[str] = mapped_column(sa.String(8))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

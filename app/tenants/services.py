@@ -18,6 +18,7 @@ from app.tenants.models import (
     Invitation,
     PasswordReset,
     RememberToken,
+    SignupRequest,
     Tenant,
     User,
     UserSession,
@@ -107,14 +108,85 @@ def create_tenant(*, company: str, name: str, email: str, password: str, time_zo
     )
 
 
+def request_signup(
+    *, company: str, name: str, email: str, password: str, time_zone: str, locale: str, hours: int
+) -> tuple[SignupRequest, str] | None:
+    """Sign-up, step one: keep what was typed until the address is confirmed, and return the token to
+    mail. Nothing is created and the address is not taken yet. None when the address already has an
+    account; the caller answers the same either way, so sign-up tells no one which addresses have one."""
+    email = normalise_email(email)
+    if email_in_use(email):
+        return None
+    now = utcnow()
+    # The address's earlier requests (their links stop working) and anyone's expired ones go.
+    db.session.execute(
+        sa.delete(SignupRequest).where(sa.or_(SignupRequest.email == email, SignupRequest.expires_at <= now))
+    )
+    token = secrets.token_urlsafe(32)
+    signup = SignupRequest(
+        email=email,
+        company=company.strip(),
+        name=name.strip(),
+        password_hash=generate_password_hash(password),
+        time_zone=time_zone,
+        locale=locale,
+        token_hash=_hash_token(token),
+        expires_at=now + timedelta(hours=hours),
+    )
+    db.session.add(signup)
+    db.session.flush()
+    return signup, token
+
+
+def signup_for_token(token: str) -> SignupRequest | None:
+    """The unexpired sign-up a confirmation link opens (global by the token, like an invitation)."""
+    if not token or len(token) > 100:
+        return None
+    signup = db.session.scalar(sa.select(SignupRequest).where(SignupRequest.token_hash == _hash_token(token)))
+    if signup is None or signup.expires_at <= utcnow():
+        return None
+    return signup
+
+
+def confirm_signup(signup: SignupRequest) -> User:
+    """Sign-up, step two (the address proved): the tenant and its admin. ``EmailTaken`` when the address got
+    an account meanwhile (an invitation accepted); the request is spent either way."""
+    email = signup.email
+    db.session.execute(sa.delete(SignupRequest).where(SignupRequest.email == email))
+    if email_in_use(email):
+        db.session.flush()
+        raise EmailTaken(email)
+    tenant = Tenant(name=signup.company)
+    db.session.add(tenant)
+    return _add_user(
+        tenant,
+        name=signup.name,
+        email=email,
+        password_hash=signup.password_hash,
+        role="admin",
+        seat="none",
+        time_zone=signup.time_zone,
+        locale=signup.locale,
+    )
+
+
 def _add_user(
-    tenant: Tenant, *, name: str, email: str, password: str, role: str, seat: str, time_zone: str, locale: str
+    tenant: Tenant,
+    *,
+    name: str,
+    email: str,
+    role: str,
+    seat: str,
+    time_zone: str,
+    locale: str,
+    password: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
     user = User(
         tenant=tenant,
         name=name.strip(),
         email=normalise_email(email),
-        password_hash=generate_password_hash(password),
+        password_hash=password_hash or generate_password_hash(password),
         role=role,
         seat=seat,
         time_zone=time_zone,

@@ -26,6 +26,7 @@ from app.tenants import services
 from app.tenants.forms import (
     AcceptInvitationForm,
     ChangePasswordForm,
+    ConfirmForm,
     ForgotPasswordForm,
     InviteForm,
     LoginForm,
@@ -134,26 +135,76 @@ def _not_signed_in(response) -> bool:
 @bp.route("/signup", methods=["GET", "POST"])
 @limits.limit("RATELIMIT_SIGNUP_IP", key=limits.client_ip, scope="ip")
 def signup():
-    """Create a tenant and its first admin, then sign the admin in."""
+    """Sign-up, step one: email a confirmation link. Nothing exists, and the address is not taken, until it
+    is followed. The answer is the same whether or not the address already has an account (that one gets an
+    email saying so instead)."""
     form = SignupForm()
     if form.validate_on_submit():
-        try:
-            user = services.create_tenant(
-                company=form.company.data,
-                name=form.name.data,
-                email=form.email.data,
-                password=form.password.data,
-                time_zone=form.time_zone.data,
-                locale=_request_locale(),
-            )
-        except services.EmailTaken:
-            form.email.errors.append(_("An account with this email already exists. Sign in instead."))
-        else:
-            _start_session(user)
-            db.session.commit()
-            flash(_("Welcome to Termin. Add your first contact."), "success")
-            return redirect(url_for("crm.contacts"), 303)
+        email = services.normalise_email(form.email.data)
+        issued = services.request_signup(
+            company=form.company.data,
+            name=form.name.data,
+            email=email,
+            password=form.password.data,
+            time_zone=form.time_zone.data,
+            locale=_request_locale(),
+            hours=current_app.config["SIGNUP_CONFIRM_HOURS"],
+        )
+        if limits.try_spend("RATELIMIT_ACCOUNT_MAIL", "account-mail", email):
+            _mail_signup(email, issued)
+        db.session.commit()
+        return render_template("tenants/signup_sent.html", email=email)
     return render_template("tenants/signup.html", form=form), 422 if form.errors else 200
+
+
+def _mail_signup(email: str, issued) -> None:
+    """The confirmation link, or (the address has an account) a note saying so, with the ways back in."""
+    if issued is not None:
+        signup_request, token = issued
+        with force_locale(signup_request.locale):
+            subject = _("Confirm your email to create your Termin account")
+            text = render_template(
+                "tenants/email/signup_confirm.txt",
+                signup=signup_request,
+                link=url_for("tenants.confirm_signup", token=token, _external=True),
+                hours=current_app.config["SIGNUP_CONFIRM_HOURS"],
+            )
+        smtp.send_mail(None, to=email, subject=subject, text=text, secrets=[token])
+        return
+    user = services.get_user_for_email(email)
+    with force_locale(user.locale or "en"):
+        subject = _("You already have a Termin account")
+        text = render_template(
+            "tenants/email/signup_exists.txt",
+            user=user,
+            login=url_for("tenants.login", _external=True),
+            forgot=url_for("tenants.forgot_password", _external=True),
+        )
+    smtp.send_mail(user.tenant_id, to=email, subject=subject, text=text)
+
+
+@bp.route("/signup/confirm/<token>", methods=["GET", "POST"])
+@limits.limit("RATELIMIT_SIGNUP_IP", key=limits.client_ip, scope="ip")
+def confirm_signup(token: str):
+    """Sign-up, step two: the emailed link. A GET only shows a button (mail scanners follow links); the POST
+    creates the company and its admin and signs them in."""
+    signup_request = services.signup_for_token(token)
+    if signup_request is None:
+        return render_template("tenants/signup_invalid.html"), 404
+    if request.method == "GET":
+        return render_template("tenants/signup_confirm.html", signup=signup_request, form=ConfirmForm())
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template("tenants/signup_confirm.html", signup=signup_request, form=form), 422
+    try:
+        user = services.confirm_signup(signup_request)
+    except services.EmailTaken:
+        db.session.commit()  # the request is spent
+        return render_template("tenants/signup_taken.html"), 409
+    _start_session(user)
+    db.session.commit()
+    flash(_("Welcome to Termin. Add your first contact."), "success")
+    return redirect(url_for("crm.contacts"), 303)
 
 
 def _request_locale() -> str:
