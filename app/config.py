@@ -45,6 +45,8 @@ def defaults(instance_path: str) -> dict:
         "PASSWORD_RESET_MINUTES": 60,
         # How long a sign-up's confirmation link works; until it is followed nothing is created.
         "SIGNUP_CONFIRM_HOURS": 24,
+        # A page asking visitors to confirm their email holds the chosen time this long for the link.
+        "BOOKING_HOLD_MINUTES": 10,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": ["en", "pl"],

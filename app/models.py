@@ -2,7 +2,7 @@
 
 from app.crm.models import Contact, Meeting, MeetingContact, Task
 from app.mail.models import OutboxMessage
-from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
+from app.pages.models import Booking, BookingAttempt, BookingHold, SchedulingPage, SlugAlias
 from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
 from app.tenants.models import (
     Domain,
@@ -18,6 +18,7 @@ from app.tenants.models import (
 __all__ = [
     "Booking",
     "BookingAttempt",
+    "BookingHold",
     "BusyBlock",
     "Calendar",
     "CalendarConnection",

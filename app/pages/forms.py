@@ -352,6 +352,12 @@ class PageForm(FlaskForm):
         _l("Redirect address"), filters=[strip], validators=[_length(2048)], description="https://…"
     )
     domain_id = SelectField(_l("Served on"), choices=[], default="", validate_choice=False)
+    confirm_email = BooleanField(
+        _l("Ask visitors to confirm their email before the booking is final"),
+        description=_l(
+            "The time is held for a few minutes while they follow the link we email them; then it is booked."
+        ),
+    )
     hide_from_search = BooleanField(
         _l("Hide from search engines"),
         description=_l("Adds a noindex tag, so search engines drop the page even where robots.txt does not."),
@@ -484,6 +490,7 @@ class PageForm(FlaskForm):
             domain_id=int(self.domain_id.data) if self.domain_id.data else None,
             hide_from_search=bool(self.hide_from_search.data),
             max_bookings_per_day=self.max_bookings_per_day.data,
+            confirm_email=bool(self.confirm_email.data),
         )
 
     def fill_from(self, page: SchedulingPage) -> None:
@@ -500,6 +507,7 @@ class PageForm(FlaskForm):
         self.buffer_before.data, self.buffer_after.data = page.buffer_before, page.buffer_after
         self.min_notice.data, self.increment.data = page.min_notice, page.increment
         self.max_bookings_per_day.data = page.max_bookings_per_day
+        self.confirm_email.data = page.confirm_email
         if page.date_from and page.date_to:
             self.window.data = "range"
             self.date_from.data, self.date_to.data = page.date_from, page.date_to

@@ -28,3 +28,8 @@ def manage_url(booking: Booking, token: str, action: str | None = None) -> str:
         raise ValueError(f"unknown booking action {action!r}")
     path = f"/meetings/booking/{token}" + (f"/{action}" if action else "")
     return external_url(booking_host(booking), path)
+
+
+def hold_confirm_url(page: SchedulingPage, token: str) -> str:
+    """The link that turns a held time into a booking (a page that asks visitors to confirm their email)."""
+    return external_url(page_host(page, current_app.config["APP_HOST"]), f"/meetings/booking/confirm/{token}")

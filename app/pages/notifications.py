@@ -33,7 +33,7 @@ from app.crm.models import Meeting
 from app.extensions import db
 from app.mail import imip, smtp
 from app.pages import links
-from app.pages.models import Booking, BookingAttempt, SchedulingPage
+from app.pages.models import Booking, BookingAttempt, BookingHold, SchedulingPage
 from app.sync import writes
 from app.sync.models import Calendar
 from app.sync.providers.base import Attendee
@@ -85,6 +85,38 @@ def booking_confirmed(booking: Booking, token: str) -> None:
             subject=_("New booking on “%(page)s”: %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
+
+
+def booking_held(held: BookingHold, token: str, *, minutes: int) -> None:
+    """The link a visitor must follow before their booking is made (the page asks to confirm the email)."""
+    page, owner = held.page, held.owner
+    if not limits.try_spend("RATELIMIT_VISITOR_MAIL", "visitor-mail", held.email):
+        log.warning("hold %s: mail to the visitor not sent, the address had its day's share", held.id)
+        return
+    with force_locale(held.request.get("locale") or "en"):
+        what = _("%(title)s with %(name)s", title=page.title, name=owner.name)
+        when = _when(held.start_at, held.end_at, held.request.get("time_zone") or page.time_zone)
+        body = [
+            _("Hello %(name)s,", name=held.request.get("first_name") or ""),
+            _("Please confirm your email to book this meeting:"),
+            "\n".join([_("What: %(what)s", what=what), _("When: %(when)s", when=when)]),
+            links.hold_confirm_url(page, token),
+            _(
+                "The time is held for you for %(minutes)d minutes; without confirmation it is released and "
+                "nothing is booked. If you did not ask for this, ignore this email.",
+                minutes=minutes,
+            ),
+        ]
+        subject = _("Confirm your booking: %(what)s", what=what)
+    smtp.send_mail(
+        held.tenant_id,
+        to=held.email,
+        subject=subject,
+        text="\n\n".join(body) + "\n",
+        reply_to=owner.email,
+        sender_name=owner.name,
+        secrets=[token],
+    )
 
 
 def booking_rescheduled(

@@ -612,8 +612,9 @@ def _ip_and_page() -> str:
 
 
 def _booked(response: Response) -> bool:
-    """A booking made now (201 JSON, 303 form); a replay of one (200) or a refusal is not counted."""
-    return response.status_code in (201, 303)
+    """A booking made now (201 JSON, 303 form) or a time held for one (202); a replay of one (200) or a
+    refusal is not counted."""
+    return response.status_code in (201, 202, 303)
 
 
 _public_read = limiter.shared_limit(
@@ -902,6 +903,8 @@ def book(user_slug: str, page_slug: str | None = None):
         consented=bool(page.consent_text) and bool(form.consent.data),
         manage_token=token,
     )
+    if page.confirm_email:
+        return _hold(page, form, booking_request, as_json, now)
     try:
         result = pages.book(page, booking_request, now=now)
     except pages.PageUnavailable:
@@ -928,6 +931,71 @@ def book(user_slug: str, page_slug: str | None = None):
     response = redirect(target, 303)
     set_prefill(response, page, form)
     return response
+
+
+def _hold(page: SchedulingPage, form, booking_request: pages.BookingRequest, as_json: bool, now: datetime):
+    """The page asks visitors to confirm their email: hold the time and mail the link (202)."""
+    minutes = current_app.config["BOOKING_HOLD_MINUTES"]
+    try:
+        held, _token = pages.hold(page, booking_request, now=now, minutes=minutes)
+    except pages.PageUnavailable:
+        db.session.rollback()
+        return _unavailable(page, as_json)
+    except pages.BookingPaused:
+        db.session.commit()
+        return _paused_answer(page, as_json, now)
+    except pages.SlotTaken as error:
+        db.session.rollback()
+        return _taken_answer(page, form, error, as_json, now)
+    except pages.PagesError as error:
+        db.session.rollback()
+        return _invalid_answer(page, form, as_json, now, {error.field or "form": _say(error)})
+    db.session.commit()
+    if as_json:
+        zone = ZoneInfo(booking_request.time_zone)
+        body = {
+            "status": "awaiting_email_confirmation",
+            "start": held.start_at.astimezone(zone).isoformat(),
+            "end": held.end_at.astimezone(zone).isoformat(),
+            "email": held.email,
+            "held_until": held.expires_at.astimezone(zone).isoformat(),
+        }
+        return jsonify({"hold": body}), 202
+    g.noindex = True
+    return render_template(
+        "booking/hold_sent.html", page=page, held=held, minutes=minutes, time_zone=booking_request.time_zone
+    ), 202
+
+
+@bp.route("/meetings/booking/confirm/<token>", methods=["GET", "POST"])
+@follows_old_links
+def confirm_hold(token: str):
+    """The emailed link of a held time. A GET shows a button (mail scanners follow links); the POST books."""
+    g.noindex = True
+    now = utcnow()
+    held = pages.get_hold_by_token(token, now)
+    if held is None or (g.tenant is not None and held.tenant_id != g.tenant.id):
+        return render_template("booking/hold_expired.html", noindex=True), 410
+    page = held.page
+    host = pages.page_host(page, _app_host())
+    if host != g.host:
+        return _moved(external_url(host, f"/meetings/booking/confirm/{token}"))
+    if request.method == "GET":
+        return render_template("booking/hold_confirm.html", page=page, held=held, noindex=True)
+    manage_token = _manage_token(page, held.request["idempotency_key"])
+    try:
+        result = pages.confirm_hold(held, now=now, manage_token=manage_token)
+    except pages.PageUnavailable:
+        db.session.rollback()
+        return _unavailable(page)
+    except pages.BookingPaused:
+        db.session.commit()
+        return _paused_answer(page, False, now)
+    except pages.PagesError as error:  # taken meanwhile (the hold had run out), past, no longer offered
+        db.session.rollback()
+        return render_template("booking/hold_expired.html", message=_say(error), noindex=True), 409
+    db.session.commit()
+    return redirect(page.redirect_url or manage_url(result.booking, manage_token), 303)
 
 
 # --- The visitor's booking ----------------------------------------------------------------------------------

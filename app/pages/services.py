@@ -25,9 +25,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app.crm import services as crm
 from app.crm.models import Contact, Meeting
+from app.db import utcnow
 from app.extensions import db
 from app.pages import availability
-from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
+from app.pages.models import Booking, BookingAttempt, BookingHold, SchedulingPage, SlugAlias
 from app.sync import services as sync
 from app.sync import writes
 from app.sync.models import BusyBlock, SyncedEvent
@@ -284,6 +285,7 @@ class PageSettings:
     domain_id: int | None = None
     hide_from_search: bool = False
     max_bookings_per_day: int | None = None
+    confirm_email: bool = False
 
 
 # Where a page may send visitors after booking: an http(s) address with a host, and nothing a Location
@@ -340,6 +342,7 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     if settings.max_bookings_per_day is not None and settings.max_bookings_per_day < 1:
         raise PagesError("Enter at least 1, or leave it empty for no limit.", "max_bookings_per_day")
     page.max_bookings_per_day = settings.max_bookings_per_day
+    page.confirm_email = settings.confirm_email
     try:
         page_rules(page)  # the engine's own checks: ranges, minutes, zone, date range
     except (ValueError, KeyError) as error:
@@ -429,7 +432,12 @@ def unavailable_reason(page: SchedulingPage) -> str | None:
 
 
 def busy_intervals(
-    owner: User, start: datetime, end: datetime, *, except_booking: Booking | None = None
+    owner: User,
+    start: datetime,
+    end: datetime,
+    *,
+    except_booking: Booking | None = None,
+    now: datetime | None = None,
 ) -> list[tuple[datetime, datetime]]:
     """The rep's busy time overlapping ``[start, end)``: the busy blocks the sync keeps of every calendar
     checked for availability (C8) and the rep's confirmed bookings. Never asks a provider.
@@ -459,9 +467,18 @@ def busy_intervals(
                 SyncedEvent.tenant_id == owner.tenant_id, SyncedEvent.uid == meeting.uid
             )
             blocks = blocks.where(BusyBlock.synced_event_id.not_in(own_event))
+    # Times held for visitors confirming their email (``hold``) are busy until the hold runs out.
+    holds = sa.select(BookingHold.start_at, BookingHold.end_at).where(
+        BookingHold.tenant_id == owner.tenant_id,
+        BookingHold.owner_id == owner.id,
+        BookingHold.expires_at > (now or utcnow()),
+        BookingHold.start_at < end,
+        BookingHold.end_at > start,
+    )
     # The (user_id, start_at) index hands the blocks over in start order, which the engine merges fastest.
     rows = db.session.execute(blocks.order_by(BusyBlock.start_at)).all()
     rows.extend(db.session.execute(bookings).all())
+    rows.extend(db.session.execute(holds).all())
     return [(row[0], row[1]) for row in rows]
 
 
@@ -480,7 +497,9 @@ def free_slots(
     # A slot's buffers reach beyond the window: read the busy time they could touch.
     reach_back = rules.buffer_before + length
     reach_ahead = length + rules.buffer_after
-    busy = busy_intervals(page.owner, start - reach_back, end + reach_ahead, except_booking=except_booking)
+    busy = busy_intervals(
+        page.owner, start - reach_back, end + reach_ahead, except_booking=except_booking, now=now
+    )
     slots = availability.free_slots(rules, busy, window_start=start, window_end=end, now=now, duration=length)
     if page.max_bookings_per_day is None or not slots:
         return slots
@@ -724,6 +743,95 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
     writes.schedule_meeting_write(tenant, meeting, purpose="pages")
     notifications.booking_confirmed(booking, token)
     return BookingResult(booking, created=True, token=token)
+
+
+# --- Holding a time until the visitor confirms their email (issue 15) ---------------------------------------
+
+
+def hold(
+    page: SchedulingPage, request: BookingRequest, *, now: datetime, minutes: int
+) -> tuple[BookingHold, str]:
+    """A page that asks visitors to confirm their email: hold the time ``minutes`` and mail the link that
+    makes it a booking (``confirm_hold``). Same checks and refusals as ``book``; nothing else is made yet.
+    The same request again (idempotency key) gets a new link for the same hold."""
+    from app.pages import notifications
+
+    if unavailable_reason(page):
+        raise PageUnavailable("This scheduling page is not available.")
+    refuse_while_paused(page, request.email, now)
+    if page.consent_text and not request.consented:
+        raise PagesError("Please tick the consent box to book.", "consent")
+    owner = page.owner
+    _lock_owner(owner)
+    db.session.execute(
+        sa.delete(BookingHold).where(BookingHold.owner_id == owner.id, BookingHold.expires_at <= now)
+    )
+    token = secrets.token_urlsafe(32)
+    earlier = db.session.scalar(
+        sa.select(BookingHold).where(
+            BookingHold.page_id == page.id,
+            BookingHold.request["idempotency_key"].as_string() == request.idempotency_key,
+        )
+    )
+    if earlier is not None and (earlier.start_at, earlier.email) == (request.start, request.email):
+        earlier.token_hash = hash_token(token)
+        db.session.flush()
+        left = max(1, int((earlier.expires_at - now).total_seconds() // 60))
+        notifications.booking_held(earlier, token, minutes=left)
+        return earlier, token
+    _check_offered(page, request.start, request.duration, now)
+    held = BookingHold(
+        tenant_id=page.tenant_id,
+        page=page,
+        owner=owner,
+        start_at=request.start,
+        end_at=request.start + request.duration,
+        email=request.email,
+        request={
+            "first_name": request.first_name,
+            "last_name": request.last_name,
+            "time_zone": request.time_zone,
+            "locale": request.locale,
+            "answers": list(request.answers),
+            "consented": request.consented,
+            "idempotency_key": request.idempotency_key,
+        },
+        token_hash=hash_token(token),
+        expires_at=now + timedelta(minutes=minutes),
+    )
+    db.session.add(held)
+    db.session.flush()
+    notifications.booking_held(held, token, minutes=minutes)
+    return held, token
+
+
+def get_hold_by_token(token: str, now: datetime) -> BookingHold | None:
+    """The unexpired hold a confirmation link names (global by the token; the view checks the host)."""
+    if not token or len(token) > 100:
+        return None
+    held = db.session.scalar(sa.select(BookingHold).where(BookingHold.token_hash == hash_token(token)))
+    return held if held is not None and held.expires_at > now else None
+
+
+def confirm_hold(held: BookingHold, *, now: datetime, manage_token: str) -> BookingResult:
+    """The visitor followed the link: the hold becomes a booking through ``book`` (every check again)."""
+    page, data = held.page, held.request
+    request = BookingRequest(
+        start=held.start_at,
+        duration=held.end_at - held.start_at,
+        first_name=data["first_name"],
+        last_name=data["last_name"],
+        email=held.email,
+        time_zone=data["time_zone"],
+        idempotency_key=data["idempotency_key"],
+        locale=data.get("locale") or "en",
+        answers=tuple(data.get("answers") or ()),
+        consented=bool(data.get("consented")),
+        manage_token=manage_token,
+    )
+    db.session.delete(held)  # its time must not block its own booking
+    db.session.flush()
+    return book(page, request, now=now)
 
 
 def _flush_booking() -> None:
