@@ -1,7 +1,7 @@
 """scheduling pages: an optional cap on bookings per day
 
 Revision ID: c3a9f1e2d7b4
-Revises: c7a1d2e3f4b5
+Revises: 8e2d4f6a1b57
 Create Date: 2026-12-02 15:10:00.000000
 
 NULL (every existing page) means no cap, so nothing changes for pages until their rep sets one.
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c3a9f1e2d7b4"
-down_revision = "c7a1d2e3f4b5"
+down_revision = "8e2d4f6a1b57"
 branch_labels = None
 depends_on = None
 
