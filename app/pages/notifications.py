@@ -18,6 +18,10 @@ What a visitor typed (names, answers, a reason) appears only in bodies, as plain
 line: visitors' subjects are made of the page title, the rep's name and the time. One visitor address gets
 at most ``RATELIMIT_VISITOR_MAIL`` mails a day (the rest are dropped and logged), so a booking form cannot
 be used to send mail at will.
+
+The booking services do not call these: they send ``app.pages.signals`` and the handlers here are
+connected to them (this module is imported by ``create_app``), so the services need not import what
+depends on them.
 """
 
 import logging
@@ -32,7 +36,7 @@ from flask_babel import gettext as _
 from app.crm.models import Meeting
 from app.extensions import db
 from app.mail import imip, smtp
-from app.pages import links
+from app.pages import links, signals
 from app.pages.models import Booking, BookingAttempt, BookingHold, SchedulingPage
 from app.sync import writes
 from app.sync.models import Calendar
@@ -44,6 +48,7 @@ from app.web.links import app_host_url
 log = logging.getLogger(__name__)
 
 
+@signals.booking_confirmed.connect
 def booking_confirmed(booking: Booking, token: str) -> None:
     """The visitor's confirmation (with the invitation and the links) and the rep's notice."""
     meeting = booking.meeting
@@ -87,6 +92,7 @@ def booking_confirmed(booking: Booking, token: str) -> None:
         )
 
 
+@signals.booking_held.connect
 def booking_held(held: BookingHold, token: str, *, minutes: int) -> None:
     """The link a visitor must follow before their booking is made (the page asks to confirm the email)."""
     page, owner = held.page, held.owner
@@ -119,6 +125,7 @@ def booking_held(held: BookingHold, token: str, *, minutes: int) -> None:
     )
 
 
+@signals.booking_rescheduled.connect
 def booking_rescheduled(
     booking: Booking, token: str, *, previous_start: datetime, previous_end: datetime
 ) -> None:
@@ -163,6 +170,7 @@ def booking_rescheduled(
         )
 
 
+@signals.booking_cancelled.connect
 def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
     """The visitor always gets the CANCEL that takes the meeting out of their calendar; when they cancelled
     it themselves the rep is told, with their reason; when the rep did, the visitor gets a link to book again.
@@ -206,6 +214,7 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
         )
 
 
+@signals.booking_attempted_while_paused.connect
 def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt) -> None:
     """C11: tell the rep someone tried to book while booking is paused, why, and how to fix it.
 

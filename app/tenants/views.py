@@ -20,7 +20,8 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.extensions import db, login_manager
+from app import transaction
+from app.extensions import login_manager
 from app.mail import smtp
 from app.tenants import services
 from app.tenants.forms import (
@@ -60,12 +61,14 @@ def load_user_from_remember_cookie(req):
         return None
     found = services.use_remember_token(token, days=current_app.config["REMEMBER_DAYS"])
     if found is None:
-        db.session.commit()  # a spent or expired token stays spent
+        # The loader may run outside the request's boundary (the first read of current_user), so the spent
+        # token is committed here: a rotation left uncommitted would sign the user out on the next request.
+        transaction.checkpoint()
         g.remember_cookie = ""
         return None
     user, new_token = found
     _start_session(user, fresh=False)
-    db.session.commit()
+    transaction.checkpoint()
     g.remember_cookie = new_token
     return user
 
@@ -152,7 +155,6 @@ def signup():
         )
         if limits.try_spend("RATELIMIT_ACCOUNT_MAIL", "account-mail", email):
             _mail_signup(email, issued)
-        db.session.commit()
         return render_template("tenants/signup_sent.html", email=email)
     return render_template("tenants/signup.html", form=form), 422 if form.errors else 200
 
@@ -199,10 +201,8 @@ def confirm_signup(token: str):
     try:
         user = services.confirm_signup(signup_request)
     except services.EmailTaken:
-        db.session.commit()  # the request is spent
         return render_template("tenants/signup_taken.html"), 409
     _start_session(user)
-    db.session.commit()
     flash(_("Welcome to Termin. Add your first contact."), "success")
     return redirect(url_for("crm.contacts"), 303)
 
@@ -228,7 +228,6 @@ def login():
                 g.remember_cookie = services.issue_remember_token(
                     user, days=current_app.config["REMEMBER_DAYS"]
                 )
-            db.session.commit()
             return redirect(_safe_next(request.args.get("next")), 303)
         form.password.errors.append(_("That email and password do not match an account."))
     return render_template("tenants/login.html", form=form), 422 if form.errors else 200
@@ -239,7 +238,6 @@ def login():
 def logout():
     """Sign out: this session's row and remember-me token go, so no copy of either signs in again."""
     _end_session()
-    db.session.commit()
     return redirect(url_for("tenants.login"), 303)
 
 
@@ -249,7 +247,6 @@ def sign_out_everywhere():
     """End every session and remember-me cookie of the user, on every device, this one included."""
     services.end_all_sessions(current_user)
     _end_session()
-    db.session.commit()
     flash(_("You are signed out on every device. Sign in again here."), "success")
     return redirect(url_for("tenants.login"), 303)
 
@@ -268,7 +265,6 @@ def change_password():
         else:
             _start_session(user)
             g.remember_cookie = ""
-            db.session.commit()
             flash(_("Your password is changed. Every other session of yours was signed out."), "success")
             return redirect(url_for("tenants.account"), 303)
     return render_template("tenants/change_password.html", form=form), 422 if form.errors else 200
@@ -285,7 +281,6 @@ def forgot_password():
         if issued is not None and limits.try_spend("RATELIMIT_ACCOUNT_MAIL", "account-mail", email):
             user, token = issued
             _mail_reset_link(user, token)
-        db.session.commit()
         return render_template("tenants/reset_sent.html", email=email)
     return render_template("tenants/forgot_password.html", form=form), 422 if form.errors else 200
 
@@ -315,7 +310,6 @@ def reset_password(token: str):
         user = services.reset_password(reset, form.password.data)
         _start_session(user)
         g.remember_cookie = ""
-        db.session.commit()
         flash(
             _("Your password is changed and you are signed in. Every other session was signed out."),
             "success",
@@ -372,7 +366,6 @@ def invite():
     except services.EmailTaken:
         form.email.errors.append(_("This email already has a Termin account."))
         return _render_team(form, status=422)
-    db.session.commit()
     return _render_team(InviteForm(formdata=None), issued=issued)
 
 
@@ -383,7 +376,6 @@ def renew_invitation(invitation_id: int):
     issued = services.renew_invitation(
         current_user.tenant, current_user, invitation, days=current_app.config["INVITATION_DAYS"]
     )
-    db.session.commit()
     return _render_team(InviteForm(formdata=None), issued=issued)
 
 
@@ -392,7 +384,6 @@ def renew_invitation(invitation_id: int):
 def revoke_invitation(invitation_id: int):
     invitation = services.get_invitation(current_user.tenant, invitation_id) or abort(404)
     services.revoke_invitation(current_user.tenant, current_user, invitation)
-    db.session.commit()
     return _render_team(InviteForm(formdata=None))
 
 
@@ -404,7 +395,6 @@ def set_seat(user_id: int):
     form = SeatForm(prefix=f"user-{user.id}")
     if form.validate_on_submit():
         services.set_seat(current_user.tenant, current_user, user, form.seat.data)
-        db.session.commit()
         saved = True
     else:
         saved = False
@@ -441,7 +431,6 @@ def accept_invitation(token: str):
         else:
             _end_session()
             _start_session(user)
-            db.session.commit()
             flash(_("Welcome to %(tenant)s on Termin.", tenant=invitation.tenant.name), "success")
             return redirect(url_for("crm.contacts"), 303)
     return render_template("tenants/accept_invitation.html", form=form, invitation=invitation), (
@@ -458,7 +447,6 @@ def account():
         services.update_profile(
             current_user, name=form.name.data, time_zone=form.time_zone.data, locale=form.locale.data
         )
-        db.session.commit()
         flash(_("Your profile is saved."), "success")
         return hx_redirect(url_for("tenants.account"))
     return render_template("tenants/account.html", form=form), 422 if form.errors else 200
