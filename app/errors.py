@@ -188,5 +188,6 @@ MESSAGES: dict[str, str] = {
     # Accounts and the CRM
     "email_taken": N_("This email already has a Termin account."),
     "not_allowed": N_("Your role does not allow this. Ask an admin of your account."),
+    "wrong_password": N_("That is not your current password."),
     "contact_email_taken": N_("Another contact already has this email."),
 }

@@ -937,7 +937,7 @@ def confirm_hold(token: str):
     if held is None or (g.tenant is not None and held.tenant_id != g.tenant.id):
         return render_template("booking/hold_expired.html", noindex=True), 410
     page = held.page
-    host = pages.page_host(page, _app_host())
+    host = paths.page_host(page, _app_host())
     if host != g.host:
         return _moved(external_url(host, f"/meetings/booking/confirm/{token}"))
     if request.method == "GET":
