@@ -101,7 +101,7 @@ class ProfileForm(TerminForm):
     locale = SelectField(_l("Language"), choices=LOCALE_CHOICES)
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(TerminForm):
     current_password = PasswordField(
         _l("Current password"), validators=[InputRequired(_l("Enter your current password."))]
     )
@@ -114,11 +114,11 @@ class ChangePasswordForm(FlaskForm):
     )
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(TerminForm):
     email = _email_field(_l("Email"))
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(TerminForm):
     password = _password_field(_l("New password"))
     confirm = PasswordField(
         _l("New password again"),
@@ -128,5 +128,5 @@ class ResetPasswordForm(FlaskForm):
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(TerminForm):
     """A button that only carries the CSRF token."""
