@@ -15,3 +15,6 @@ booking_cancelled = _signals.signal("booking-cancelled")  # sender: Booking; by_
 booking_attempted_while_paused = _signals.signal("booking-attempted-while-paused")  # sender: page; attempt
 reminders_due = _signals.signal("booking-reminders-due")  # sender: Booking; token, now (T2)
 team_member_excluded = _signals.signal("team-member-excluded")  # sender: page; member, reason, admins (T1)
+booking_held = _signals.signal(
+    "booking-held"
+)  # sender: BookingHold; token, minutes (confirm-your-email link)
