@@ -68,6 +68,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.crm.views import bp as crm_bp
     from app.domains.views import bp as domains_bp
+    from app.emails.views import bp as emails_bp
     from app.pages.editor import bp as pages_bp
     from app.pages.public import bp as booking_bp
     from app.settings.views import bp as settings_bp
@@ -78,6 +79,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(tenants_bp)
     app.register_blueprint(crm_bp)
+    app.register_blueprint(emails_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(domains_bp)
     app.register_blueprint(pages_bp)

@@ -1,6 +1,7 @@
 """Every feature's models, imported once so alembic and the tests see the whole schema."""
 
 from app.crm.models import Contact, Meeting, MeetingContact, Task
+from app.emails.models import EmailTemplate, SentEmail
 from app.mail.models import OutboxMessage
 from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
 from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
@@ -14,11 +15,13 @@ __all__ = [
     "CalendarConnection",
     "Contact",
     "Domain",
+    "EmailTemplate",
     "Invitation",
     "Meeting",
     "MeetingContact",
     "OutboxMessage",
     "SchedulingPage",
+    "SentEmail",
     "SlugAlias",
     "SyncedEvent",
     "Task",
