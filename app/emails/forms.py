@@ -34,6 +34,8 @@ class _EmailText(FlaskForm):
 
     def set_link_choices(self, pages, default_label) -> None:
         self.link_page.choices = [("", default_label)] + [(str(page.id), page.title) for page in pages]
+        if not self.link_page.data:
+            self.link_page.data = ""  # the default page is preselected (P3)
 
     def link_page_id(self) -> int | None:
         value = self.link_page.data or ""
@@ -51,4 +53,4 @@ class TemplateForm(_EmailText):
 class ComposeForm(_EmailText):
     template = SelectField(_l("Template"), choices=[], validate_choice=False, validators=[Optional()])
     # The ref the preview was made with, so the email sent is the one shown (the service checks it).
-    ref = HiddenField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{16}$", message=_l("Reload the page."))])
+    ref = HiddenField()

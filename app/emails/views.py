@@ -57,6 +57,8 @@ def _with_links(form) -> None:
 
 
 def _put_error(form, error: services.EmailsError) -> None:
+    if error.code == "no_email":
+        return  # the composer says so above the form, in place of the address
     field = getattr(form, error.field, None) if error.field else None
     if field is not None:
         field.errors = [*field.errors, say(error)]
@@ -174,7 +176,7 @@ def _compose_form(**data) -> ComposeForm:
     form.template.choices = [("", _("No template: write freely"))] + [
         (str(t.id), t.name) for t in services.list_templates(_tenant(), current_user)
     ]
-    if not form.ref.data:
+    if not services.REF_PATTERN.match(form.ref.data or ""):
         form.ref.data = services.new_ref()
     return form
 
