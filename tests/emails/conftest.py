@@ -9,7 +9,7 @@ from app.emails.models import EmailTemplate
 from app.extensions import db
 from app.pages import public
 from tests import factories
-from tests.pages.helpers import ACME_HOST, NOW
+from tests.pages.helpers import ACME_HOST, GLOBEX_HOST, NOW
 
 TEAM_BODY = (
     "Hello {{ contact.first_name }},\n\nBook a time: {{ meeting_link }}\n\n"
@@ -66,7 +66,8 @@ def mailroom(app, monkeypatch) -> Mailroom:
         theirs = _template(acme, colleague, "Carl's secret", body="Hi")
         globex = factories.make_tenant("Globex")
         gus = factories.make_user(globex, seat="sales", email="gus@globex.example")
-        globex_page = factories.make_page(gus, slug="call")
+        globex_domain = factories.make_domain(globex, GLOBEX_HOST)
+        globex_page = factories.make_page(gus, slug="call", domain_id=globex_domain.id)
         globex_contact = factories.make_contact(globex, email="olga@example.org")
         globex_template = _template(globex, None, "Globex team")
         db.session.commit()
