@@ -243,4 +243,5 @@ def compose(contact_id: int):
         _("Email “%(subject)s” is on its way to %(email)s.", subject=sent.subject, email=sent.to_email),
         "success",
     )
-    return hx_redirect(url_for("crm.contact", contact_id=contact.id) + "#activity")
+    # No "#activity": from the record itself, a link differing only in its fragment would not reload it.
+    return hx_redirect(url_for("crm.contact", contact_id=contact.id))

@@ -64,7 +64,7 @@ def test_a_rep_previews_then_sends_a_team_template_and_the_sink_gets_real_multip
 
     sent = _post(rep, mailroom, "send", **fields)
     assert sent.status_code == 200
-    assert sent.headers["HX-Redirect"].endswith(f"/crm/contacts/{mailroom.contact_id}#activity")
+    assert sent.headers["HX-Redirect"].endswith(f"/crm/contacts/{mailroom.contact_id}")
     [message] = sink.messages
     assert message["To"] == "vera@example.org"
     assert message["Subject"] == "Hello Vera"
