@@ -183,7 +183,12 @@ def _compose_form(**data) -> ComposeForm:
 
 def _chosen_template(form):
     value = form.template.data or ""
-    return services.get_template(_tenant(), current_user, int(value)) if value.isdigit() else None
+    return services.get_template(_tenant(), current_user, int(value)) if _is_id(value) else None
+
+
+def _is_id(value: str) -> bool:
+    """Digits that fit an integer column: a longer number names no row (and would overflow the query)."""
+    return value.isascii() and value.isdigit() and len(value) <= 9
 
 
 def _shortcut_texts() -> tuple[str, str]:
@@ -200,7 +205,7 @@ def compose(contact_id: int):
         data = {}
         if request.args.get("shortcut") == "meeting_link":
             data["subject"], data["body"] = _shortcut_texts()
-        elif request.args.get("template", "").isdigit():
+        elif _is_id(request.args.get("template", "")):
             template = _template_or_404(int(request.args["template"]))
             data = {"template": str(template.id), "subject": template.subject, "body": template.body}
         return _composer(contact, _compose_form(formdata=None, **data))

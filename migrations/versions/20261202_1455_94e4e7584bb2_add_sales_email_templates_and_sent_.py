@@ -12,7 +12,6 @@ rep's job title for the ``{{ rep.title }}`` token.
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = "94e4e7584bb2"
 down_revision = "b4e19c07d2a6"

@@ -272,3 +272,12 @@ def test_another_tenants_contact_is_404_and_nothing_is_sent(app, mailroom, signe
     gus = signed_in(mailroom.other_rep_email)
     assert gus.get(f"/crm/contacts/{mailroom.contact_id}").status_code == 404
     assert "Ours" not in gus.get(f"/crm/contacts/{mailroom.other_contact_id}").get_data(as_text=True)
+
+
+def test_junk_template_ids_are_ignored_not_a_server_error(app, mailroom, signed_in):
+    rep = signed_in(mailroom.rep_email)
+    for junk in ("99999999999999999999", "abc", "١٢", "-1"):
+        assert _compose(rep, mailroom, template=junk).status_code == 200
+        loaded = _post(rep, mailroom, "load", template=junk, subject="Kept", body="Kept too")
+        assert loaded.status_code == 200
+        assert "Kept too</textarea>" in loaded.get_data(as_text=True)
