@@ -446,6 +446,25 @@ OLD_MEETINGS = sa.table(
 )
 
 
+# The users table as it was at BEFORE_THIS_KEY: the ORM model may have columns added by later revisions.
+OLD_USERS = sa.table(
+    "users",
+    sa.column("id", sa.Integer),
+    sa.column("tenant_id", sa.Integer),
+    sa.column("email", sa.String),
+    sa.column("name", sa.String),
+    sa.column("password_hash", sa.String),
+    sa.column("role", sa.String),
+    sa.column("seat", sa.String),
+    sa.column("time_zone", sa.String),
+    sa.column("locale", sa.String),
+    sa.column("page_slug", sa.String),
+    sa.column("is_active", sa.Boolean),
+    sa.column("pages_disabled", sa.Boolean),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
 def old_schema_app(request, tmp_path):
     """An app on an empty database migrated up to the revision before this key."""
@@ -466,77 +485,27 @@ def _stored(moment: datetime) -> datetime:
     return moment.replace(tzinfo=None) if db.engine.dialect.name == "sqlite" else moment
 
 
-def _old_tenant_rows() -> tuple[int, int, int, int]:
-    """A tenant, a rep and two contacts written with the columns of the old schema: the models (and so the
-    factories) follow the newest one, which may have columns the old tables lack."""
-    tenants = sa.table("tenants", *(sa.column(n) for n in ("id", "name", "created_at")))
-    users = sa.table(
-        "users",
-        *(
-            sa.column(n)
-            for n in (
-                "id",
-                "tenant_id",
-                "email",
-                "name",
-                "password_hash",
-                "role",
-                "seat",
-                "time_zone",
-                "locale",
-            )
-        ),
-        *(sa.column(n) for n in ("page_slug", "is_active", "created_at")),
-    )
-    contacts = sa.table(
-        "contacts",
-        *(sa.column(n) for n in ("id", "tenant_id", "email", "first_name", "last_name", "company", "phone")),
-        *(sa.column(n) for n in ("notes", "created_at", "updated_at")),
-    )
-    at = _stored(NOW)
-    tenant_id = db.session.execute(
-        sa.insert(tenants).values(name="Acme", created_at=at).returning(tenants.c.id)
-    ).scalar_one()
+def test_the_migration_moves_old_keys_to_recurrence_id_and_back(old_schema_app):
+    tenant = factories.make_tenant("Acme")
     user_id = db.session.execute(
-        sa.insert(users)
+        sa.insert(OLD_USERS)
         .values(
-            tenant_id=tenant_id,
-            email="old-rep@example.com",
-            name="Old Rep",
-            password_hash="x",
+            tenant_id=tenant.id,
+            email="old-schema@example.com",
+            name="Old Schema",
+            password_hash="-",
             role="rep",
             seat="none",
-            time_zone="UTC",
+            time_zone="Europe/Warsaw",
             locale="en",
-            page_slug="old-rep",
+            page_slug="old-schema",
             is_active=True,
-            created_at=at,
+            pages_disabled=False,
+            created_at=_stored(NOW),
         )
-        .returning(users.c.id)
+        .returning(OLD_USERS.c.id)
     ).scalar_one()
-    contact_ids = [
-        db.session.execute(
-            sa.insert(contacts)
-            .values(
-                tenant_id=tenant_id,
-                email=f"old{n}@example.org",
-                first_name="Old",
-                last_name=str(n),
-                company="",
-                phone="",
-                notes="",
-                created_at=at,
-                updated_at=at,
-            )
-            .returning(contacts.c.id)
-        ).scalar_one()
-        for n in (1, 2)
-    ]
-    return tenant_id, user_id, contact_ids[0], contact_ids[1]
-
-
-def test_the_migration_moves_old_keys_to_recurrence_id_and_back(old_schema_app):
-    tenant_id, user_id, contact_id, second_contact_id = _old_tenant_rows()
+    contact, second_contact = factories.make_contact(tenant), factories.make_contact(tenant)
     db.session.commit()
     occurrence_key = f"weekly@test#{(T0 + WEEK).isoformat()}"
 
@@ -544,7 +513,7 @@ def test_the_migration_moves_old_keys_to_recurrence_id_and_back(old_schema_app):
         return db.session.execute(
             sa.insert(OLD_MEETINGS)
             .values(
-                tenant_id=tenant_id,
+                tenant_id=tenant.id,
                 owner_id=user_id,
                 title=uid,
                 start_at=_stored(T0),
@@ -566,7 +535,7 @@ def test_the_migration_moves_old_keys_to_recurrence_id_and_back(old_schema_app):
     cancelled_copy = old(occurrence_key, status="cancelled", notes="from the copy")
     kept = old(occurrence_key, notes="mine")
     later_copy = old(occurrence_key)
-    links = [(cancelled_copy, contact_id), (later_copy, second_contact_id), (kept, contact_id)]
+    links = [(cancelled_copy, contact.id), (later_copy, second_contact.id), (kept, contact.id)]
     db.session.execute(sa.insert(MeetingContact), [{"meeting_id": m, "contact_id": c} for m, c in links])
     db.session.commit()
 
@@ -574,7 +543,7 @@ def test_the_migration_moves_old_keys_to_recurrence_id_and_back(old_schema_app):
     db.session.expire_all()
     rows = {
         m.id: (m.uid, m.recurrence_id, m.status, m.notes, [c.id for c in m.contacts])
-        for m in db.session.scalars(sa.select(Meeting).where(Meeting.tenant_id == tenant_id))
+        for m in db.session.scalars(sa.select(Meeting).where(Meeting.tenant_id == tenant.id))
     }
     assert rows == {
         single: ("single@test", None, "scheduled", "", []),
@@ -585,7 +554,7 @@ def test_the_migration_moves_old_keys_to_recurrence_id_and_back(old_schema_app):
             T0 + WEEK,
             "scheduled",
             "mine\n\nfrom the copy",
-            [contact_id, second_contact_id],
+            [contact.id, second_contact.id],
         ),
     }
     db.session.commit()
