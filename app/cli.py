@@ -17,7 +17,7 @@ def register(app: Flask) -> None:
         seeded = demo.seed_demo()
         db.session.commit()
         try:
-            calendar_note = demo.connect_demo_calendar(seeded.rep)
+            calendar_note = demo.connect_demo_calendar(seeded.rep, app.instance_path)
             db.session.commit()
         except Exception as error:  # the demo still runs without its calendar; say why
             db.session.rollback()
@@ -58,7 +58,8 @@ def register(app: Flask) -> None:
         if action == "start":
             started = demo_calendar.start(app.instance_path)
             click.echo(
-                f"Radicale {'started' if started else 'already running'} on {demo_calendar.base_url()}"
+                f"Radicale {'started' if started else 'already running'} on "
+                f"{demo_calendar.base_url(app.instance_path)}"
             )
         else:
             demo_calendar.stop(app.instance_path)

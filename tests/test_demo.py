@@ -78,7 +78,7 @@ def test_a_page_the_rep_changed_is_kept(app_ctx):
 
 
 def test_seed_demo_prints_the_page_and_robots_urls(app, monkeypatch):
-    monkeypatch.setattr(demo, "connect_demo_calendar", lambda rep: "skipped in tests")
+    monkeypatch.setattr(demo, "connect_demo_calendar", lambda rep, instance_path: "skipped in tests")
     monkeypatch.setitem(app.config, "PUBLIC_PORT", None)
 
     result = app.test_cli_runner().invoke(args=["seed-demo"], env={"PORT": "8000"})

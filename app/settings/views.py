@@ -236,6 +236,7 @@ def refresh_connection(connection_id: int):
         db.session.rollback()
         flash(_("Could not reach the calendar server: %(reason)s", reason=error.reason), "error")
     else:
+        health.notify_once(connection, utcnow())  # what works again is told, like the probe tells it
         sync.request_connection_sync(connection)
         db.session.commit()
         flash(_("Calendars of %(account)s checked again.", account=connection.account_email), "success")

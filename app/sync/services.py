@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -357,8 +358,33 @@ def refresh_calendars(tenant: Tenant, user: User, connection: CalendarConnection
     except AuthRevoked as error:
         mark_connection_inactive(connection, error.reason)
         raise
+    if not connection.is_active:
+        # The stored credentials work again: the account is back (the health probe does the same).
+        connection.status, connection.inactive_reason, connection.inactive_since = "active", None, None
     apply_calendar_list(connection, calendars)
     db.session.flush()
+
+
+def move_caldav_server(tenant: Tenant, user: User, connection: CalendarConnection, origin: str) -> None:
+    """A CalDAV account's server now answers at another origin (scheme, host, port) with the same paths:
+    point the stored URLs there, keeping every calendar and its choices, and check the calendars again.
+    (The embedded demo's Radicale moves when its port was taken by another program.)"""
+    old, new = urlsplit(connection.server_url or ""), urlsplit(origin)
+
+    def moved(url: str) -> str:
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) != (old.scheme, old.netloc):
+            return url
+        return urlunsplit((new.scheme, new.netloc, parts.path, parts.query, parts.fragment))
+
+    connection.server_url = moved(connection.server_url or "")
+    connection.shared_calendar_urls = "\n".join(
+        moved(u) for u in connection.shared_calendar_urls.splitlines()
+    )
+    for calendar in connection.calendars:
+        calendar.external_id, calendar.sync_state = moved(calendar.external_id), None
+    db.session.flush()
+    refresh_calendars(tenant, user, connection)
 
 
 def rotate_secrets(batch: int = 500) -> int:
