@@ -3,20 +3,45 @@
 import os
 from pathlib import Path
 
-from flask import Flask, g, redirect, request, session, url_for
-from flask_babel import lazy_gettext
+from flask import Flask, current_app, g, has_request_context, redirect, request, session, url_for
+from flask_babel import format_date, format_time, get_locale, lazy_gettext
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import cli, models  # noqa: F401  (models: every model is mapped before the first query)
 from app import config as config_module
+from app.crm.views import bp as crm_bp
+from app.domains.views import bp as domains_bp
+from app.emails.views import bp as emails_bp
 from app.extensions import babel, csrf, db, htmx, login_manager, migrate
+from app.pages import notifications  # noqa: F401  (connects the booking signals to the emails)
+from app.pages.editor import bp as pages_bp
+from app.pages.public import bp as booking_bp
+from app.settings.views import bp as settings_bp
+from app.sweeper import start_in_process
+from app.tenants.views import bp as tenants_bp
+from app.web import outage
+from app.web.assets import bp as assets_bp
+from app.web.boundary import TerminFlask
+from app.web.converters import RouteMap
+from app.web.errors import register_error_handlers
+from app.web.forms import time_zone_names
+from app.web.htmx import vary_on_hx_request
+from app.web.json import GuardedJSONProvider
+from app.web.public import bp as public_bp
+from app.web.tenancy import resolve_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class Termin(TerminFlask):
+    json_provider_class = GuardedJSONProvider  # request bodies nest at most MAX_DEPTH (web/json.py)
+    url_map_class = RouteMap  # one converter per kind of path argument for every route (web/converters.py)
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: embedded defaults, then the environment, then ``config``."""
-    app = Flask(
+    app = Termin(
         __name__,
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
@@ -39,15 +64,11 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     if app.config["JOBS_MODE"] == "thread" and not app.config["TESTING"]:
         # The embedded demo has no `make worker`: its sweeper is a thread of the serving process.
-        from app.sweeper import start_in_process
-
         start_in_process(app)
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from app import models  # noqa: F401  (every model must be mapped before the first query)
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
@@ -66,17 +87,6 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.crm.views import bp as crm_bp
-    from app.domains.views import bp as domains_bp
-    from app.emails.views import bp as emails_bp
-    from app.pages.editor import bp as pages_bp
-    from app.pages.public import bp as booking_bp
-    from app.settings.views import bp as settings_bp
-    from app.tenants.views import bp as tenants_bp
-    from app.web.assets import bp as assets_bp
-    from app.web.errors import register_error_handlers
-    from app.web.public import bp as public_bp
-
     app.register_blueprint(tenants_bp)
     app.register_blueprint(crm_bp)
     app.register_blueprint(emails_bp)
@@ -87,6 +97,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     app.register_blueprint(assets_bp)
     register_error_handlers(app)
+    outage.register(app)
 
     @app.get("/")
     def index():
@@ -96,14 +107,13 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
-    from app.web.htmx import vary_on_hx_request
-    from app.web.tenancy import resolve_host
-
     app.before_request(resolve_host)
     app.after_request(vary_on_hx_request)
 
 
 def select_locale() -> str | None:
+    if not has_request_context():
+        return None  # a job or a command: the default, unless it forces the recipient's
     languages = babel_languages()
     chosen = request.args.get("lang")
     if chosen in languages:
@@ -117,31 +127,34 @@ def select_locale() -> str | None:
 
 
 def select_timezone() -> str | None:
+    if not has_request_context():
+        return None
     if getattr(g, "on_app_host", False) and current_user.is_authenticated:
         return current_user.time_zone
     return None
 
 
 def babel_languages() -> list[str]:
-    from flask import current_app
-
     return current_app.config["LANGUAGES"]
 
 
 def register_template_helpers(app: Flask) -> None:
-    from flask_babel import format_date, format_time, get_locale
-
-    from app.web.forms import time_zone_names
-
     app.jinja_env.globals.update(get_locale=get_locale, time_zone_names=time_zone_names)
 
     @app.template_filter("when")
     def when(value) -> str:
         """A moment in the viewer's time zone and locale, to the minute: "Jul 1, 2030 10:00 AM"."""
-        return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
+        try:
+            return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
+        except OverflowError:
+            # Within hours of datetime's ends (a provider's event in 9999, say) the viewer's zone has no
+            # such day; the moment is still shown, in UTC and saying so.
+            day, moment = (
+                format_date(value, "medium", rebase=False),
+                format_time(value, "short", rebase=False),
+            )
+            return f"{day} {moment} UTC"
 
 
 def register_cli(app: Flask) -> None:
-    from app.cli import register
-
-    register(app)
+    cli.register(app)

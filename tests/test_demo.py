@@ -10,6 +10,7 @@ from app import demo
 from app.crm.models import Contact
 from app.emails import services as emails
 from app.extensions import db
+from app.pages import paths
 from app.pages import services as pages
 from app.pages.models import SchedulingPage
 from tests.conftest import APP_HOST
@@ -26,8 +27,8 @@ def test_seed_creates_the_reps_default_page_on_the_demo_domain(app_ctx):
     assert page.domain == seeded.domain
     assert seeded.domain.is_verified
     assert "Disallow: /meetings*" in seeded.domain.robots_txt
-    assert pages.page_host(page, APP_HOST) == demo.DEMO_DOMAIN
-    assert pages.page_path(page) == f"/meetings/{seeded.rep.page_slug}"
+    assert paths.page_host(page, APP_HOST) == demo.DEMO_DOMAIN
+    assert paths.page_path(page) == f"/meetings/{seeded.rep.page_slug}"
     assert page.time_zone == "Europe/Warsaw"
     assert page.durations == [30, 60]
     assert [q["id"] for q in page.questions] == ["q1", "q2"]

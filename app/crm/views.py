@@ -5,9 +5,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.crm import services
-from app.crm.forms import ContactForm, MeetingForm, TaskForm
+from app.crm.forms import ContactForm, ContactSearchForm, MeetingForm, TaskForm
 from app.emails import services as emails
-from app.extensions import db
 from app.web.htmx import hx_redirect, is_fragment_request, render_page_or_fragment
 
 bp = Blueprint("crm", __name__, url_prefix="/crm")
@@ -26,10 +25,17 @@ def _tenant():
 @bp.get("/contacts")
 def contacts():
     """The contact list; an htmx search swaps only the list."""
-    query = request.args.get("q", "").strip()[:200]
-    page = request.args.get("page", 1, type=int) or 1
+    search = ContactSearchForm(request.args)
+    if not search.validate():
+        return render_page_or_fragment(
+            "crm/contacts.html", "crm/_contact_list.html", result=None, query="", search=search
+        ), 422
+    query = search.q.data or ""
+    page = request.args.get("page", 1, type=int) or 1  # a pager link's number; the service clamps it
     result = services.list_contacts(_tenant(), query, page)
-    return render_page_or_fragment("crm/contacts.html", "crm/_contact_list.html", result=result, query=query)
+    return render_page_or_fragment(
+        "crm/contacts.html", "crm/_contact_list.html", result=result, query=query, search=search
+    )
 
 
 @bp.route("/contacts/new", methods=["GET", "POST"])
@@ -41,7 +47,6 @@ def new_contact():
         except services.DuplicateEmail as error:
             _explain_duplicate(form, error)
         else:
-            db.session.commit()
             flash(_("Contact %(name)s created.", name=contact.display_name), "success")
             return hx_redirect(url_for("crm.contact", contact_id=contact.id))
     return render_page_or_fragment(
@@ -84,7 +89,6 @@ def edit_contact(contact_id: int):
         except services.DuplicateEmail as error:
             _explain_duplicate(form, error)
         else:
-            db.session.commit()
             flash(_("Contact saved."), "success")
             return hx_redirect(url_for("crm.contact", contact_id=contact.id))
     return render_page_or_fragment(
@@ -107,7 +111,6 @@ def log_meeting(contact_id: int):
             end_at=form.end_at,
             notes=form.notes.data or "",
         )
-        db.session.commit()
         form = MeetingForm(formdata=None, time_zone=current_user.time_zone)
         status = 200
     else:
@@ -131,7 +134,6 @@ def create_task(contact_id: int):
         services.create_task(
             _tenant(), current_user, title=form.title.data, contact=contact, due_at=form.due_at
         )
-        db.session.commit()
         form = TaskForm(formdata=None, time_zone=current_user.time_zone)
         status = 200
     else:
@@ -154,7 +156,6 @@ def meeting(meeting_id: int):
 def cancel_meeting(meeting_id: int):
     meeting = services.get_meeting(_tenant(), meeting_id) or abort(404)
     services.cancel_meeting(_tenant(), meeting)
-    db.session.commit()
     flash(_("Meeting cancelled."), "success")
     return hx_redirect(url_for("crm.meeting", meeting_id=meeting.id))
 
@@ -169,7 +170,6 @@ def tasks():
 def complete_task(task_id: int):
     task = services.get_task(_tenant(), task_id) or abort(404)
     services.complete_task(_tenant(), task)
-    db.session.commit()
     return _task_answer(task)
 
 
@@ -177,7 +177,6 @@ def complete_task(task_id: int):
 def reopen_task(task_id: int):
     task = services.get_task(_tenant(), task_id) or abort(404)
     services.reopen_task(_tenant(), task)
-    db.session.commit()
     return _task_answer(task)
 
 

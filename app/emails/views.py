@@ -13,7 +13,8 @@ Routes, all signed in, all of the user's own tenant:
   ``action``: ``insert`` (append the chosen meeting link), ``load`` (take the chosen template's subject and
   text), ``preview`` (the exact HTML and text that will go), ``send``.
 
-Every editor button posts the form (no script needed); nothing is saved until *Save* or *Send*.
+Every editor button posts the form (no script needed); nothing is saved until *Save* or *Send*. The
+request boundary commits (app/transaction.py); a refusal is raised before anything is written.
 """
 
 from flask import Blueprint, abort, flash, render_template, request, url_for
@@ -25,7 +26,6 @@ from app.db import utcnow
 from app.emails import services
 from app.emails.forms import ComposeForm, TemplateForm
 from app.emails.messages import say
-from app.extensions import db
 from app.web.htmx import hx_redirect, render_page_or_fragment
 
 bp = Blueprint("emails", __name__)
@@ -109,7 +109,6 @@ def new_template():
         except services.EmailsError as error:
             _put_error(form, error)
         else:
-            db.session.commit()
             flash(_("Template “%(name)s” saved.", name=template.name), "success")
             return hx_redirect(url_for("emails.templates"))
     return _editor(form, team=team, status=422 if form.errors or form.form_errors else 200)
@@ -129,10 +128,8 @@ def edit_template(template_id: int):
         except services.NotAllowed:
             abort(403)
         except services.EmailsError as error:
-            db.session.rollback()
             _put_error(form, error)
         else:
-            db.session.commit()
             flash(_("Template “%(name)s” saved.", name=template.name), "success")
             return hx_redirect(url_for("emails.templates"))
     return _editor(form, template, template.is_team, 422 if form.errors or form.form_errors else 200)
@@ -145,7 +142,6 @@ def duplicate_template(template_id: int):
     copy = services.duplicate_template(
         _tenant(), current_user, template, name=_("Copy of %(name)s", name=template.name)
     )
-    db.session.commit()
     flash(_("Template copied. This copy is yours to change."), "success")
     return hx_redirect(url_for("emails.edit_template", template_id=copy.id))
 
@@ -157,7 +153,6 @@ def delete_template(template_id: int):
         return render_template("emails/delete.html", template=template)
     name = template.name
     services.delete_template(_tenant(), current_user, template)
-    db.session.commit()
     flash(_("Template “%(name)s” deleted.", name=name), "success")
     return hx_redirect(url_for("emails.templates"))
 
@@ -240,10 +235,8 @@ def compose(contact_id: int):
             **texts,
         )
     except services.EmailsError as error:
-        db.session.rollback()
         _put_error(form, error)
         return _composer(contact, form, 429 if error.code == "rate_limited" else 422)
-    db.session.commit()
     flash(
         _("Email “%(subject)s” is on its way to %(email)s.", subject=sent.subject, email=sent.to_email),
         "success",

@@ -59,7 +59,6 @@ def probe_connection(connection_id: int) -> None:
     if connection is None:
         return  # disconnected since the probe was queued
     check_connection(connection)
-    db.session.commit()
 
 
 def check_connection(connection: CalendarConnection) -> list[Outage]:

@@ -15,6 +15,7 @@ from flask import current_app
 
 from app import queue
 from app.db import utcnow
+from app.errors import SettingsRefused
 from app.extensions import db
 from app.mail import outbox
 from app.sync import crypto, oauth
@@ -25,15 +26,6 @@ from app.sync.providers.base import Account, AuthRevoked, CalendarProvider, Remo
 from app.tenants.models import Tenant, User
 
 TASK_SYNC_SEATS = ("sales", "service")
-
-
-class SettingsRefused(Exception):
-    """A settings change the rules do not allow; ``field`` names the form field to show it on."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -209,23 +201,17 @@ def save_choices(
         or default.access not in ("owner", "writer")
         or default.is_task_calendar
     ):
-        raise SettingsRefused("default_calendar", "Choose a calendar of this account that you can write to.")
+        raise SettingsRefused("default_calendar_not_writable", "default_calendar")
     for calendar_id in choices.availability_calendar_ids:
         calendar = calendars.get(calendar_id)
         if calendar is None or calendar.is_task_calendar:  # C6: the task sub-calendar is never busy time
-            raise SettingsRefused("availability", "That calendar is not part of this account.")
+            raise SettingsRefused("calendar_not_in_account", "availability")
         if not calendar.shows_event_details:
-            raise SettingsRefused(
-                "availability",
-                f"“{calendar.name}” is shared with free/busy only, so it cannot be added. Ask its owner to "
-                "share all event details.",
-            )
+            raise SettingsRefused("calendar_free_busy_only", "availability", name=calendar.name)
         if not calendar.is_active:
-            raise SettingsRefused(
-                "availability", f"“{calendar.name}” is inactive; reconnect or remove it first."
-            )
+            raise SettingsRefused("calendar_inactive", "availability", name=calendar.name)
     if choices.task_sync and user.seat not in TASK_SYNC_SEATS:
-        raise SettingsRefused("task_sync", "Task sync needs a Sales or Service seat. Ask an admin for one.")
+        raise SettingsRefused("task_sync_seat", "task_sync")
 
     had_task_sync = connection.task_sync
     connection.calendar_sync = choices.calendar_sync

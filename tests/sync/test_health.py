@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from app import transaction
 from app.crm import services as crm
 from app.db import utcnow
 from app.extensions import db
@@ -92,7 +93,8 @@ def sent(sink) -> list:
 
 def probe(connection, times: int = 1) -> None:
     for _ in range(times):
-        health.probe_connection(connection.id)
+        with transaction.job():  # as the worker runs it: one commit at its end
+            health.probe_connection(connection.id)
     db.session.expire_all()
 
 
