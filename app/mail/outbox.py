@@ -33,7 +33,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.mail.models import OutboxMessage
 from app.queue import enqueue, resolve
-from app.sync.providers.base import ProviderError, RateLimited, TemporarilyUnavailable
+from app.sync.providers.base import ProviderError, RateLimited, TemporarilyUnavailable, bounded_wait
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +134,12 @@ def due_messages(now: datetime, limit: int = 100) -> list[OutboxMessage]:
 
 def retry_delay(failures: int, retry_after: float | None = None) -> timedelta:
     """The wait after the ``failures``-th failed try: full-jitter exponential back-off (30 s doubling, at
-    most an hour), never shorter than the server's Retry-After."""
+    most an hour), never shorter than the server's Retry-After (itself at most an hour)."""
     ceiling = min(MAX_BACKOFF_SECONDS, BASE_BACKOFF_SECONDS * 2 ** min(max(failures - 1, 0), 20))
     # Full jitter spreads the retries of many rows that failed together; randomness, not security.
     delay = random.uniform(0, ceiling)  # noqa: S311
-    return timedelta(seconds=max(delay, retry_after or 0))
+    # bounded_wait: a RetryLater's own figure (an SMTP server's, say) is capped as the providers' are.
+    return timedelta(seconds=max(delay, bounded_wait(retry_after) or 0))
 
 
 def deliver(message_id: int, *, now: datetime) -> OutboxMessage | None:

@@ -902,23 +902,28 @@ def booking_view(token: str):
     found = _find_booking(token)
     if isinstance(found, Response):
         return found
-    return render_template("booking/booking.html", **_booking_context(found, token, utcnow()))
+    return render_template(
+        "booking/booking.html",
+        **_booking_context(found, token, utcnow()),
+        calendar_links=notifications.add_to_calendar_links(found, token),
+    )
 
 
 @bp.get("/meetings/booking/<token>/invite.ics")
 @follows_old_links
 def booking_ics(token: str):
-    """The booking as an .ics file, for a calendar the emailed invitation did not reach. Same UID and
-    SEQUENCE as the emails, so a calendar that has both keeps one event (and a cancelled booking's file
-    cancels it)."""
+    """The booking as an event to add to a calendar (METHOD:PUBLISH, nothing to answer; the path keeps
+    its old name for links already sent). Same UID and SEQUENCE as the invitation, so a calendar that has
+    both keeps one event (and a cancelled booking's file cancels it)."""
     found = _find_booking(token, "/invite.ics")
     if isinstance(found, Response):
         return found
-    ics = notifications.invitation_ics(found, token)
+    ics = notifications.calendar_file(found, token)
     if ics is None:
         abort(404)
     response = Response(ics, mimetype="text/calendar")
-    response.headers["Content-Disposition"] = 'attachment; filename="invite.ics"'
+    name = "meeting.ics" if found.is_confirmed else "cancel.ics"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response
 

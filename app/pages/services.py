@@ -486,11 +486,19 @@ def busy_intervals(
         bookings = bookings.where(Booking.id != except_booking.id)
         meeting = except_booking.meeting
         if meeting is not None and meeting.uid:
-            # Its own event, synced back from the calendar Termin wrote it to, is known by its UID; another
-            # event that merely has the same times still blocks.
-            own_event = sa.select(SyncedEvent.id).where(
-                SyncedEvent.tenant_id == owner.tenant_id, SyncedEvent.uid == meeting.uid
-            )
+            # Its own event, synced back from the calendar Termin wrote it to, is known by its UID, or by
+            # its id there (a Graph event is synced under the UID Termin chose, and the meeting took
+            # Exchange's); another event that merely has the same times still blocks.
+            same_event = SyncedEvent.uid == meeting.uid
+            if meeting.calendar_id is not None and meeting.provider_event_id:
+                same_event = sa.or_(
+                    same_event,
+                    sa.and_(
+                        SyncedEvent.calendar_id == meeting.calendar_id,
+                        SyncedEvent.provider_event_id == meeting.provider_event_id,
+                    ),
+                )
+            own_event = sa.select(SyncedEvent.id).where(SyncedEvent.tenant_id == owner.tenant_id, same_event)
             blocks = blocks.where(BusyBlock.synced_event_id.not_in(own_event))
     # The (user_id, start_at) index hands the blocks over in start order, which the engine merges fastest.
     rows = db.session.execute(blocks.order_by(BusyBlock.start_at)).all()
