@@ -46,6 +46,8 @@ HANDLERS: dict[str, str] = {
     "tasks.sync": "app.sync.tasks.deliver_task_sync",
     "tasks.sync_all": "app.sync.tasks.deliver_task_sync_all",
 }
+# kind -> what to keep of a payload once the row is delivered or failed (secrets out; issue 15).
+REDACTORS: dict[str, str] = {"mail.send": "app.mail.smtp.redact"}
 DELIVER_JOB = "app.mail.jobs.deliver"
 BASE_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 3600
@@ -86,7 +88,9 @@ def job_id_for(message_id: int) -> str:
     return f"outbox-{message_id}"
 
 
-def add(tenant_id: int, kind: str, payload: dict, *, deliver_at: datetime | None = None) -> OutboxMessage:
+def add(
+    tenant_id: int | None, kind: str, payload: dict, *, deliver_at: datetime | None = None
+) -> OutboxMessage:
     """Add a pending row to the current transaction; its delivery is enqueued once that commits.
 
     ``deliver_at`` (aware) holds it back until then: no job is enqueued, the sweeper finds it when due.
@@ -179,8 +183,17 @@ def deliver(message_id: int, *, now: datetime) -> OutboxMessage | None:
     else:
         savepoint.commit()
         message.status, message.delivered_at, message.last_error = "delivered", now, None
+    if message.status != "pending":
+        _redact(message)
     db.session.flush()
     return message
+
+
+def _redact(message: OutboxMessage) -> None:
+    """A row that is done keeps no secret (a live manage link, a reset token) in its payload."""
+    path = REDACTORS.get(message.kind)
+    if path is not None and not message.payload.get("redacted"):
+        message.payload = resolve(path)(copy.deepcopy(message.payload))
 
 
 def _retry(message: OutboxMessage, now: datetime, reason: str, retry_after: float | None) -> None:
@@ -202,5 +215,6 @@ def _retry(message: OutboxMessage, now: datetime, reason: str, retry_after: floa
 
 def _fail(message: OutboxMessage, reason: str) -> None:
     message.status, message.last_error = "failed", reason[:LAST_ERROR_LENGTH]
+    _redact(message)
     log.error("outbox %s (%s, tenant %s) failed: %s", message.id, message.kind, message.tenant_id, reason)
     db.session.flush()

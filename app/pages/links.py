@@ -91,3 +91,8 @@ def _google_time(moment: datetime) -> str:
 
 def _outlook_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hold_confirm_url(page: SchedulingPage, token: str) -> str:
+    """The link that turns a held time into a booking (a page that asks visitors to confirm their email)."""
+    return external_url(page_host(page, current_app.config["APP_HOST"]), f"/meetings/booking/confirm/{token}")

@@ -21,11 +21,17 @@ organizer is ``writes.organizer_address``: the calendar account's address, never
 Links are built when the mail is made (D3): the visitor's on the page's current host (``links``), the
 rep's on the app host. The mails are plain text, like every other mail Termin sends.
 
-The booking services do not call these: they send ``app.pages.signals`` and the four handlers here are
+What a visitor typed (names, answers, a reason) appears only in bodies, as plain text, never in a subject
+line: visitors' subjects are made of the page title, the rep's name and the time. One visitor address gets
+at most ``RATELIMIT_VISITOR_MAIL`` mails a day (the rest are dropped and logged), so a booking form cannot
+be used to send mail at will.
+
+The booking services do not call these: they send ``app.pages.signals`` and the handlers here are
 connected to them (this module is imported by ``create_app``), so the services need not import what
 depends on them.
 """
 
+import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,11 +43,14 @@ from flask_babel import gettext as _
 from app.extensions import db
 from app.mail import imip, smtp
 from app.pages import links, signals
-from app.pages.models import Booking, BookingAttempt, SchedulingPage
+from app.pages.models import Booking, BookingAttempt, BookingHold, SchedulingPage
 from app.sync import writes
 from app.sync.providers.base import Attendee
 from app.tenants.models import User
+from app.web import limits
 from app.web.links import app_host_url
+
+log = logging.getLogger(__name__)
 
 
 @signals.booking_confirmed.connect
@@ -94,9 +103,42 @@ def booking_confirmed(booking: Booking, token: str) -> None:
         body += _rep_footer(booking)
         _send_rep(
             booking,
-            subject=_("New booking: %(visitor)s, %(when)s", visitor=booking.visitor_name, when=when),
+            subject=_("New booking on “%(page)s”: %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
+
+
+@signals.booking_held.connect
+def booking_held(held: BookingHold, token: str, *, minutes: int) -> None:
+    """The link a visitor must follow before their booking is made (the page asks to confirm the email)."""
+    page, owner = held.page, held.owner
+    if not limits.try_spend("RATELIMIT_VISITOR_MAIL", "visitor-mail", held.email):
+        log.warning("hold %s: mail to the visitor not sent, the address had its day's share", held.id)
+        return
+    with force_locale(held.request.get("locale") or "en"):
+        what = _("%(title)s with %(name)s", title=page.title, name=owner.name)
+        when = _when(held.start_at, held.end_at, held.request.get("time_zone") or page.time_zone)
+        body = [
+            _("Hello %(name)s,", name=held.request.get("first_name") or ""),
+            _("Please confirm your email to book this meeting:"),
+            "\n".join([_("What: %(what)s", what=what), _("When: %(when)s", when=when)]),
+            links.hold_confirm_url(page, token),
+            _(
+                "The time is held for you for %(minutes)d minutes; without confirmation it is released and "
+                "nothing is booked. If you did not ask for this, ignore this email.",
+                minutes=minutes,
+            ),
+        ]
+        subject = _("Confirm your booking: %(what)s", what=what)
+    smtp.send_mail(
+        held.tenant_id,
+        to=held.email,
+        subject=subject,
+        text="\n\n".join(body) + "\n",
+        reply_to=owner.email,
+        sender_name=owner.name,
+        secrets=[token],
+    )
 
 
 @signals.booking_rescheduled.connect
@@ -152,7 +194,7 @@ def booking_rescheduled(
         body += _rep_footer(booking)
         _send_rep(
             booking,
-            subject=_("Rescheduled: %(visitor)s, now %(when)s", visitor=booking.visitor_name, when=when),
+            subject=_("Booking on “%(page)s” moved to %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
 
@@ -209,7 +251,7 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
         body += _rep_footer(booking, calendar_note=False)
         _send_rep(
             booking,
-            subject=_("Cancelled by %(visitor)s: %(when)s", visitor=booking.visitor_name, when=when),
+            subject=_("Booking on “%(page)s” cancelled: %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
 
@@ -374,7 +416,12 @@ def _rep_footer(booking: Booking, *, calendar_note: bool = True) -> list[str]:
 def _send_visitor(
     booking: Booking, *, subject: str, body: list[str], method: str | None, token: str = ""
 ) -> None:
-    """The visitor's mail; ``method`` (REQUEST, CANCEL) attaches Termin's invitation, None nothing."""
+    """The visitor's mail; ``method`` (REQUEST, CANCEL) attaches Termin's invitation, None nothing. Not
+    sent when the address had its day's share already: whoever types an address into a booking form must
+    not be able to flood it (RATELIMIT_VISITOR_MAIL)."""
+    if not limits.try_spend("RATELIMIT_VISITOR_MAIL", "visitor-mail", booking.email):
+        log.warning("booking %s: mail to the visitor not sent, the address had its day's share", booking.id)
+        return
     ics = _ics(booking, method, token) if method else None
     owner = booking.owner
     smtp.send_mail(
@@ -386,6 +433,7 @@ def _send_visitor(
         ics_method=method if ics else None,
         reply_to=owner.email,
         sender_name=owner.name,
+        secrets=[token],
     )
 
 

@@ -202,9 +202,9 @@ def test_rep_is_told_who_booked_with_the_answers_and_the_contact_link(page, rep)
     assert mail["to"] == [REP_EMAIL]
     assert mail["reply_to"] == VISITOR
     assert mail["ics"] is None
-    # The rep's zone, not the visitor's.
+    # The rep's zone, not the visitor's; nothing the visitor typed in the subject.
     assert mail["subject"] == (
-        "New booking: Vera Visitor, Monday, January 7, 2030, 10:00\u202fAM - 10:30\u202fAM "
+        "New booking on “Intro call”: Monday, January 7, 2030, 10:00\u202fAM - 10:30\u202fAM "
         "(Europe/Warsaw, GMT+01:00)"
     )
     text = mail["text"]
@@ -301,7 +301,7 @@ def test_reschedule_tells_both_sides_with_a_newer_invitation(page, rep):
     assert str(event["ATTENDEE"]) == f"mailto:{VISITOR}"
 
     notice = mail_to(REP_EMAIL)[-1]
-    assert notice["subject"].startswith("Rescheduled: Vera Visitor, now Monday, January 7, 2030, 11:00")
+    assert notice["subject"].startswith("Booking on “Intro call” moved to Monday, January 7, 2030, 11:00")
     assert (
         "Previous time: Monday, January 7, 2030, 10:00\u202fAM - 10:30\u202fAM (Europe/Warsaw"
         in (notice["text"])
@@ -320,7 +320,7 @@ def test_visitor_cancelling_tells_the_rep_why_and_takes_it_out_of_their_calendar
     pages.cancel_booking(booking, reason="Found another vendor", by_visitor=True, now=NOW)
 
     notice = mail_to(REP_EMAIL)[-1]
-    assert notice["subject"].startswith("Cancelled by Vera Visitor: Monday, January 7, 2030, 11:00")
+    assert notice["subject"].startswith("Booking on “Intro call” cancelled: Monday, January 7, 2030, 11:00")
     assert "Their reason: Found another vendor" in notice["text"]
     assert f"/crm/contacts/{booking.contact.id}" in notice["text"]
     mail = mail_to(VISITOR)[-1]

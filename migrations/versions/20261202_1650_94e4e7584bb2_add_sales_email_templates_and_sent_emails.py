@@ -1,7 +1,7 @@
 """add sales email templates and sent emails
 
 Revision ID: 94e4e7584bb2
-Revises: 8e2d4f6a1b57
+Revises: 2f7a9d3c5b16
 Create Date: 2026-12-02 14:55:02.634098
 
 Sales email templates (personal, or the team's with no owner), the emails reps send to contacts (each
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "94e4e7584bb2"
-down_revision = "8e2d4f6a1b57"
+down_revision = "2f7a9d3c5b16"
 branch_labels = None
 depends_on = None
 
