@@ -86,6 +86,9 @@ def defaults(instance_path: str) -> dict:
         "SMTP_TIMEOUT": 20,
         "MAIL_FROM": "Termin <no-reply@termin.localhost>",
         "MAIL_DIR": None,
+        # Sales emails a rep may send from contacts' records in any hour (app/emails): a guard against a
+        # runaway script or a stolen session mailing the whole CRM through the company's sender.
+        "SALES_EMAILS_PER_HOUR": 60,
         # A calendar sync that started longer ago than this is taken as dead: the health probe says so on
         # the calendar ("sync did not finish") and the sweeper queues it again.
         "SYNC_STALE_SECONDS": 600,

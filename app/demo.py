@@ -1,5 +1,6 @@
 """The embedded demo's data: one tenant with an admin, two Sales reps, contacts, a verified domain, the
-first rep's default scheduling page and a round-robin page of both reps, served on that domain."""
+first rep's default scheduling page and a round-robin page of both reps, served on that domain, and a team
+email template with a meeting link."""
 
 import secrets
 from dataclasses import dataclass
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from app import demo_calendar
 from app.crm import services as crm
 from app.db import utcnow
+from app.emails import services as emails
+from app.emails.models import EmailTemplate
 from app.extensions import db
 from app.pages import services as pages
 from app.pages.models import SchedulingPage
@@ -61,6 +64,19 @@ DEMO_TEAM_PAGE = dict(
     assignment="even",
 )
 
+# A team template (P3): every rep who sends it gets their own default page in {{ meeting_link }}.
+DEMO_TEMPLATE = emails.TemplateData(
+    name="First contact: book an intro call",
+    subject="{{ contact.company }} and Demo Company: a short call?",
+    body=(
+        "Hello {{ contact.first_name }},\n\n"
+        "Thank you for your interest in Demo Company. The quickest way to see whether we can help "
+        "{{ contact.company }} is a **30-minute call**. Pick a time that suits you:\n\n"
+        "{{ meeting_link }}\n\n"
+        "Best regards,\n{{ rep.name }}"
+    ),
+)
+
 CONTACTS = [
     crm.ContactData("jan.kowalski@example.com", "Jan", "Kowalski", "Kowalski Sp. z o.o.", "+48 600 100 200"),
     crm.ContactData("anna.nowak@example.org", "Anna", "Nowak", "Nowak Logistics"),
@@ -86,8 +102,9 @@ def seed_demo() -> Demo:
     if admin is not None:
         rep = tenants.get_user_for_email(REP_EMAIL)
         domain = tenants.get_verified_domain(DEMO_DOMAIN)
-        # A demo seeded before it had a page (or a team page) gets one now.
+        # A demo seeded before it had a page (a team page, a template) gets one now.
         page = seed_default_page(rep, domain)
+        seed_team_template(admin)
         return Demo(admin, rep, domain, page, created=False, team_page=seed_team_page(admin, rep, domain))
 
     admin = tenants.create_tenant(
@@ -116,6 +133,7 @@ def seed_demo() -> Demo:
     db.session.add(domain)
     db.session.flush()
     page = seed_default_page(rep, domain)
+    seed_team_template(admin)
     return Demo(admin, rep, domain, page, created=True, team_page=seed_team_page(admin, rep, domain))
 
 
@@ -148,6 +166,14 @@ def seed_default_page(rep: User, domain: Domain) -> SchedulingPage:
     if page is None:
         page = pages.create_page(rep.tenant, rep, pages.PageSettings(**DEMO_PAGE, domain_id=domain.id))
     return page
+
+
+def seed_team_template(admin: User) -> EmailTemplate:
+    """The demo's team template, created once (found by its name; an edited one is kept as it is)."""
+    for template in emails.list_templates(admin.tenant, admin):
+        if template.is_team and template.name == DEMO_TEMPLATE.name:
+            return template
+    return emails.create_template(admin.tenant, admin, DEMO_TEMPLATE, team=True)
 
 
 def connect_demo_calendar(rep: User, instance_path: str) -> str:

@@ -1,7 +1,7 @@
 """team pages: kind and assignment rule, members, group bookings' companions, team slug aliases
 
 Revision ID: d8b2e4f6a1c3
-Revises: 2f7a9d3c5b16
+Revises: 94e4e7584bb2
 Create Date: 2026-12-02 15:30:00.000000
 
 Round-robin and group pages (T1) are scheduling pages of another kind with a page-to-members table beside
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "d8b2e4f6a1c3"
-down_revision = "2f7a9d3c5b16"
+down_revision = "94e4e7584bb2"
 branch_labels = None
 depends_on = None
 
