@@ -110,6 +110,7 @@ def test_seed_creates_a_round_robin_page_of_two_reps_on_the_demo_domain_once(app
     assert [m.user.email for m in page.members] == [demo.REP_EMAIL, demo.SECOND_REP_EMAIL]
     assert paths.page_host(page, APP_HOST) == demo.DEMO_DOMAIN
 
+
 def test_seed_has_one_team_template_with_a_meeting_link_that_renders_for_the_rep(app_ctx):
     seeded = demo.seed_demo()
     demo.seed_demo()
