@@ -6,7 +6,6 @@ zone (never as UTC times of day, which drift at DST) and turned into ``availabil
 """
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -15,9 +14,6 @@ from app.crm.models import Contact, Meeting
 from app.db import TenantOwnedMixin, TimestampMixin, UTCDateTime, check_one_of, utcnow
 from app.extensions import db
 from app.tenants.models import Domain, JSONType, User
-
-if TYPE_CHECKING:
-    from app.emails.models import SentEmail
 
 BOOKING_STATUSES = ("confirmed", "cancelled")
 # One-on-one pages belong to their owner; team pages (T1) book with their members.
@@ -263,10 +259,16 @@ class Booking(TenantOwnedMixin, TimestampMixin, db.Model):
     owner: Mapped[User] = relationship()
     contact: Mapped[Contact | None] = relationship()
     meeting: Mapped[Meeting | None] = relationship()
+<<<<<<< HEAD
     companions: Mapped[list["Booking"]] = relationship(back_populates="parent", order_by="Booking.id")
     parent: Mapped["Booking | None"] = relationship(back_populates="companions", remote_side=[id])
     # By name: app.emails.models imports this module (its SentEmail lists the bookings it led to).
     sent_email: Mapped["SentEmail | None"] = relationship("SentEmail", back_populates="bookings")
+=======
+    # By name, unannotated: app.emails.models imports this module (its SentEmail lists the bookings it led
+    # to), so SentEmail cannot be imported here.
+    sent_email = relationship("SentEmail", back_populates="bookings")
+>>>>>>> main
 
     @property
     def is_confirmed(self) -> bool:
