@@ -259,16 +259,11 @@ class Booking(TenantOwnedMixin, TimestampMixin, db.Model):
     owner: Mapped[User] = relationship()
     contact: Mapped[Contact | None] = relationship()
     meeting: Mapped[Meeting | None] = relationship()
-<<<<<<< HEAD
     companions: Mapped[list["Booking"]] = relationship(back_populates="parent", order_by="Booking.id")
     parent: Mapped["Booking | None"] = relationship(back_populates="companions", remote_side=[id])
-    # By name: app.emails.models imports this module (its SentEmail lists the bookings it led to).
-    sent_email: Mapped["SentEmail | None"] = relationship("SentEmail", back_populates="bookings")
-=======
     # By name, unannotated: app.emails.models imports this module (its SentEmail lists the bookings it led
     # to), so SentEmail cannot be imported here.
     sent_email = relationship("SentEmail", back_populates="bookings")
->>>>>>> main
 
     @property
     def is_confirmed(self) -> bool:
