@@ -8,6 +8,9 @@ PORT ?= 8000
 # Tests reach PostgreSQL as postgres over TCP; the password only matters where trust auth is off.
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/termin_test
 T ?= tests
+# pytest-xdist workers: one per core (each gets its own databases and Redis; tests/conftest.py names them).
+# -n 0 runs in this process, as plain pytest does.
+N ?= auto
 
 .PHONY: help run test lint fmt install services translations translations-update db-upgrade db-revision db-check shell clean worker
 
@@ -40,10 +43,10 @@ run: install ## serve the embedded demo (SQLite, jobs in-process, local Radicale
 services: ## start PostgreSQL and Redis (installing them, Node.js and Chromium when missing)
 	bash scripts/services.sh
 
-test: services install ## ruff, then pytest on PostgreSQL (T=path for a subset)
+test: services install ## ruff, then pytest on PostgreSQL in parallel (T=path for a subset, N=workers)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	TERMIN_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(T)
+	TERMIN_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(N) --dist loadfile $(T)
 
 lint: $(VENV)/.installed ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

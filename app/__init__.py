@@ -9,6 +9,7 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as config_module
+from app import logs
 from app.extensions import babel, csrf, db, htmx, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     register_extensions(app)
+    logs.init_app(app)  # first of the request hooks, so every line of a request carries its id
     register_blueprints(app)
     register_request_hooks(app)
     register_template_helpers(app)
@@ -74,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
     from app.tenants.views import bp as tenants_bp
     from app.web.assets import bp as assets_bp
     from app.web.errors import register_error_handlers
+    from app.web.health import bp as health_bp
     from app.web.public import bp as public_bp
 
     app.register_blueprint(tenants_bp)
@@ -84,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(booking_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(assets_bp)
+    app.register_blueprint(health_bp)
     register_error_handlers(app)
 
     @app.get("/")

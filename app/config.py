@@ -49,6 +49,10 @@ def defaults(instance_path: str) -> dict:
         # None means: allowed in the demo and tests, refused in production.
         "CALDAV_ALLOW_PRIVATE": None,
         "HTTP_TIMEOUT": 20,
+        # GET /readyz gives PostgreSQL and Redis this many seconds each to answer before it says 503.
+        "READY_TIMEOUT_SECONDS": 2,
+        # Log lines: "json" (one object per line) or "text"; None: json in production, text otherwise.
+        "LOG_FORMAT": None,
         # Public scheduling pages: anonymous GETs (page, fragments, slots.json) and the host -> domain lookup
         # are kept this many seconds in each process (app/pages/cache.py); 0 switches both caches off.
         "PAGE_CACHE_SECONDS": 5,

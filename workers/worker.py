@@ -31,7 +31,8 @@ from rq.worker import DequeueStrategy
 from sqlalchemy.pool import NullPool
 
 from app import create_app
-from app.queue import QUEUES, configure_logging, job_log_context, log_tenant_of_loaded_rows, redis
+from app.logs import configure_logging, job_log_context, log_tenant_of_loaded_rows
+from app.queue import QUEUES, redis
 
 JOB_MODULES = ("app.sync.jobs", "app.mail.jobs", "app.sync.health", "app.domains.jobs")
 

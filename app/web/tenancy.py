@@ -21,6 +21,7 @@ from flask import abort, current_app, g, request
 from app.extensions import db
 from app.tenants import services as tenants
 from app.tenants.models import Domain, Tenant
+from app.web import health
 
 PUBLIC_ATTRIBUTE = "termin_public"
 OLD_LINKS_ATTRIBUTE = "termin_follows_old_links"
@@ -50,6 +51,9 @@ def resolve_host() -> None:
     """before_request: set ``g.tenant``/``g.domain`` for a custom domain, or 404 what no one serves."""
     host = normalise_host(request.host)
     g.host = host
+    if request.endpoint in health.ENDPOINTS:  # every host, and no lookup: a balancer probes by address
+        g.on_app_host, g.tenant, g.domain, g.retired_host = False, None, None, False
+        return
     if host == current_app.config["APP_HOST"]:
         g.on_app_host, g.tenant, g.domain, g.retired_host = True, None, None, False
         return

@@ -315,10 +315,10 @@ def test_every_log_line_of_a_job_names_the_job_and_its_tenant(runtime, google_ha
     tenant = ids["tenant"]
 
     [effect_line] = [line for line in log.splitlines() if "effect logged written" in line]
-    assert f"[job=outbox-{effect_id} tenant={tenant}]" in effect_line  # named with app.queue.log_tenant
+    assert f"job=outbox-{effect_id} tenant={tenant} " in effect_line  # named with app.logs.log_tenant
     primary = ids["primary"]
     synced = [line for line in log.splitlines() if f"calendar {primary} (tenant {tenant}): synced" in line]
     # The sync jobs name no tenant: the first tenant-owned row each loaded did.
-    assert f"[job=sync-calendar-{primary} tenant={tenant}]" in "\n".join(synced)
-    assert all(re.search(rf"\[job=sync-(calendar|connection)-\d+ tenant={tenant}\]", line) for line in synced)
-    assert "[job=- tenant=-]" in log  # the worker's own lines between jobs
+    assert f"job=sync-calendar-{primary} tenant={tenant} " in "\n".join(synced)
+    assert all(re.search(rf"job=sync-(calendar|connection)-\d+ tenant={tenant} ", line) for line in synced)
+    assert "[req=- job=- tenant=- user=-]" in log  # the worker's own lines between jobs
