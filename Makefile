@@ -12,7 +12,7 @@ T ?= tests
 # -n 0 runs in this process, as plain pytest does.
 N ?= auto
 
-.PHONY: help run test lint fmt install services translations translations-update db-upgrade db-revision db-check shell clean worker
+.PHONY: help run test lint fmt install services translations translations-update db-upgrade db-revision db-check shell clean worker sweeper
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -73,8 +73,13 @@ translations-update: $(VENV)/.installed ## extract marked strings and merge them
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations
 
-worker: install ## RQ worker + sweeper in the foreground (REDIS_URL, DATABASE_URL set); Ctrl+C stops both
-	$(FLASK) sweep & sweeper=$$!; trap 'kill $$sweeper 2>/dev/null; wait $$sweeper' EXIT; $(FLASK) worker
+# Two processes, two commands (two systemd units in deploy/): a worker that dies never takes the sweeper
+# with it, nor the other way round. Run each in its own terminal.
+worker: install ## the RQ worker in the foreground (REDIS_URL, DATABASE_URL set); run `make sweeper` beside it
+	$(FLASK) worker
+
+sweeper: install ## the sweeper in the foreground (REDIS_URL, DATABASE_URL set): queues again what is due
+	$(FLASK) sweep
 
 # The sync benchmark's throwaway database: recreated, migrated and dropped by the script.
 BENCH_DATABASE_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/termin_bench

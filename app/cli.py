@@ -71,6 +71,18 @@ def register(app: Flask) -> None:
 
         main(burst=burst)
 
+    @app.cli.command("worker-check")
+    @click.option(
+        "--max-age", default=60.0, show_default=True, help="Seconds since the worker's last heartbeat."
+    )
+    def worker_check_command(max_age):
+        """Health check: exit 0 if an RQ worker on this host heartbeated within --max-age seconds, else 1."""
+        from workers.worker import check
+
+        healthy, message = check(app, max_age)
+        click.echo(message)
+        raise SystemExit(0 if healthy else 1)
+
     @app.cli.command("sweep")
     @click.option("--once", is_flag=True, help="Sweep once and exit instead of every SWEEP_INTERVAL_SECONDS.")
     def sweep_command(once):

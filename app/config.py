@@ -71,13 +71,19 @@ def defaults(instance_path: str) -> dict:
         "SMTP_TIMEOUT": 20,
         "MAIL_FROM": "Termin <no-reply@termin.localhost>",
         "MAIL_DIR": None,
-        # A calendar sync that started longer ago than this is taken as dead: the health probe says so on
-        # the calendar ("sync did not finish") and the sweeper queues it again.
+        # A sync claim not renewed for this long means no worker has been able to finish it (none running?):
+        # the health probe says so on the calendar ("sync did not finish"). A job RQ lists as queued this
+        # long, but found in no queue, was lost with part of Redis and is queued again.
         "SYNC_STALE_SECONDS": 600,
-        # The sweeper (`make worker`; a thread in the embedded demo) looks for due work this often, reading at
-        # most SWEEP_BATCH_SIZE rows per query. A job RQ lists as started whose last heartbeat (sent every
-        # 30 s while it runs) is older than SYNC_STALE_SECONDS counts as dead and is queued again.
+        # The sweeper (`make sweeper`; a thread in the embedded demo) looks for due work this often, reading
+        # at most SWEEP_BATCH_SIZE rows per query.
         "SWEEP_INTERVAL_SECONDS": 15,
+        # A running job renews its lease (a calendar's sync claim, an outbox attempt; RQ's heartbeat every
+        # lease / 4) while it works; one not renewed for this long belongs to a dead worker and is queued
+        # again by the next sweep, so a killed job is retried within lease + sweep interval (app/leases.py).
+        "JOB_LEASE_SECONDS": 60,
+        # RQ stops a job (and counts it failed, to be retried) that runs longer than this, per queue.
+        "JOB_TIMEOUT_SECONDS": {"sync": 900, "writes": 300, "mail": 300},
         "SWEEP_BATCH_SIZE": 500,
         # Each connected account is probed (app/sync/health.py) this often.
         "HEALTH_INTERVAL_SECONDS": 900,

@@ -34,7 +34,15 @@ def dispatch(app: Flask, queue: str, func: str, args: Sequence, job_id: str | No
     """Hand one job to the configured runner now (the sweeper calls this directly, outside any commit)."""
     mode = app.config["JOBS_MODE"]
     if mode == "rq":
-        rq_queue(app, queue).enqueue(func, *args, job_id=job_id, result_ttl=0, failure_ttl=7 * 24 * 3600)
+        rq_queue(app, queue).enqueue(
+            func,
+            *args,
+            job_id=job_id,
+            result_ttl=0,
+            failure_ttl=7 * 24 * 3600,
+            # RQ stops a job past its time limit with an exception: the job records a failure, retried later.
+            job_timeout=int(app.config["JOB_TIMEOUT_SECONDS"][queue]),
+        )
     elif mode == "thread":
         _thread_runner(app).put((func, tuple(args)))
     elif mode == "eager":

@@ -42,7 +42,8 @@ from tests.fakes.google_calendar import google_harness  # noqa: F401
 from tests.workers.jobs import EFFECTS_DDL, EFFECTS_TABLE, HANDLER, KIND
 
 ROOT = Path(__file__).resolve().parents[2]
-# A started job (or a sync claim) older than this counts as a dead worker's; low, so a test can wait for it.
+# A job lease (a sync claim, an outbox attempt, RQ's heartbeat) older than this is a dead worker's; low, so a
+# test can wait for it.
 STALE_SECONDS = 3
 
 
@@ -130,6 +131,7 @@ class Runtime:
             "TERMIN_APP_HOST": APP_HOST,
             "TERMIN_CALDAV_ALLOW_PRIVATE": "true",
             "TERMIN_SYNC_STALE_SECONDS": str(STALE_SECONDS),
+            "TERMIN_JOB_LEASE_SECONDS": str(STALE_SECONDS),
             "TERMIN_MAIL_DIR": str(self.tmp / "mail"),
             "TERMIN_HTTP_TIMEOUT": "10",
             "PYTHONUNBUFFERED": "1",
@@ -189,6 +191,7 @@ def runtime_app(tmp_path_factory, own_redis) -> Iterator[tuple[Flask, str, Path]
         "JOBS_MODE": "rq",
         "REDIS_URL": own_redis.url(),
         "SYNC_STALE_SECONDS": STALE_SECONDS,
+        "JOB_LEASE_SECONDS": STALE_SECONDS,
         "MAIL_DIR": str(tmp / "mail"),
     }
     app = create_app(config)
