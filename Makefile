@@ -12,7 +12,7 @@ T ?= tests
 # -n 0 runs in this process, as plain pytest does.
 N ?= auto
 
-.PHONY: help run test lint fmt install services translations translations-update db-upgrade db-revision db-check shell clean worker sweeper
+.PHONY: help run test lint fmt install assets services translations translations-update db-upgrade db-revision db-check shell clean worker sweeper
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -27,7 +27,15 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-install: $(VENV)/.installed node_modules/.package-lock.json translations ## create .venv and node_modules when missing
+# Front-end files with content hashes in their names (app/web/assets.py): production serves these and needs
+# no npm at run time. Rebuilt when a source changes.
+ASSET_SOURCES := static/css/app.css static/js/app.js static/js/booking.js node_modules/.package-lock.json
+static/dist/manifest.json: $(VENV)/.installed $(ASSET_SOURCES) app/web/assets.py
+	$(BIN)/python scripts/build_assets.py
+
+assets: static/dist/manifest.json ## build the hashed front-end files into static/dist/
+
+install: $(VENV)/.installed node_modules/.package-lock.json translations assets ## create .venv, node_modules and static/dist when missing
 
 translations: $(VENV)/.installed ## compile the Polish (and any other) message catalogues
 	$(BIN)/pybabel compile --statistics -d translations

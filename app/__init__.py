@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import config as config_module
 from app import logs
 from app.extensions import babel, csrf, db, htmx, login_manager, migrate
+from app.web import assets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     register_extensions(app)
+    assets.init_app(app)
     logs.init_app(app)  # first of the request hooks, so every line of a request carries its id
     register_blueprints(app)
     register_request_hooks(app)

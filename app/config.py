@@ -40,7 +40,8 @@ def defaults(instance_path: str) -> dict:
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": ["en", "pl"],
-        "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
+        # Where the built front-end files are (app/web/assets.py); None: static/dist/.
+        "ASSETS_DIR": None,
         # Trust X-Forwarded-Host/-Proto from this many proxies (0: none). Only set it behind a proxy you run.
         "PROXY_COUNT": 0,
         # Fernet keys, comma-separated, newest first; the demo makes one under instance/.
