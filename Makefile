@@ -104,6 +104,10 @@ bench-slots: $(VENV)/.installed ## slot engine vs the minute-grid oracle (pure P
 bench-race: services install ## 50 clients x 200 rounds booking one slot over HTTP (gunicorn; ~2 min); docs/benchmarks.md
 	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/race.py
 
+.PHONY: bench-memory
+bench-memory: services install ## RSS and PSS of a web worker vs a bare Flask hello (gunicorn.conf.py; ~1 min)
+	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/memory.py
+
 # Needs wrk, which it does not install: `apt-get install -y wrk` first (it stops and says so otherwise).
 .PHONY: bench-page
 bench-page: services install ## the public page vs a bare Flask hello under wrk (gunicorn; ~3 min); docs/benchmarks.md
