@@ -71,6 +71,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.crm.views import bp as crm_bp
+    from app.domains.tls import bp as tls_bp
     from app.domains.views import bp as domains_bp
     from app.pages.editor import bp as pages_bp
     from app.pages.public import bp as booking_bp
@@ -90,6 +91,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     app.register_blueprint(assets_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(tls_bp)
     register_error_handlers(app)
 
     @app.get("/")

@@ -6,8 +6,8 @@
   within ``READY_TIMEOUT_SECONDS``; 503 otherwise. Take the process out of rotation while it fails, do not
   restart it.
 
-Both answer JSON with ``Cache-Control: no-store``; tenancy (app/web/tenancy.py) lets them through on any host
-before it looks the host up, so neither touches the database for that.
+Both answer JSON with ``Cache-Control: no-store``; tenancy (app/web/tenancy.py, ``@any_host``) lets them
+through on any host before it looks the host up, so neither touches the database for that.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -18,19 +18,21 @@ from flask import Blueprint, current_app, jsonify
 from redis import Redis
 
 from app.extensions import db
+from app.web.tenancy import any_host
 
 bp = Blueprint("health", __name__)
-ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
 _checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="termin-readyz")
 
 
 @bp.get("/healthz")
+@any_host
 def healthz():
     """Alive: answers without touching anything else."""
     return _answer({"status": "ok"}, 200)
 
 
 @bp.get("/readyz")
+@any_host
 def readyz():
     """Ready: PostgreSQL and Redis reachable within READY_TIMEOUT_SECONDS; 503 naming what is not."""
     timeout = float(current_app.config["READY_TIMEOUT_SECONDS"])

@@ -21,10 +21,16 @@ from flask import abort, current_app, g, request
 from app.extensions import db
 from app.tenants import services as tenants
 from app.tenants.models import Domain, Tenant
-from app.web import health
 
 PUBLIC_ATTRIBUTE = "termin_public"
 OLD_LINKS_ATTRIBUTE = "termin_follows_old_links"
+ANY_HOST_ATTRIBUTE = "termin_any_host"
+
+
+def any_host(view: Callable) -> Callable:
+    """Mark a view every host serves before any lookup (health checks, the TLS ``ask``): no tenant, no I/O."""
+    setattr(view, ANY_HOST_ATTRIBUTE, True)
+    return view
 
 
 def public(view: Callable) -> Callable:
@@ -51,7 +57,7 @@ def resolve_host() -> None:
     """before_request: set ``g.tenant``/``g.domain`` for a custom domain, or 404 what no one serves."""
     host = normalise_host(request.host)
     g.host = host
-    if request.endpoint in health.ENDPOINTS:  # every host, and no lookup: a balancer probes by address
+    if _view_attribute(request.endpoint, ANY_HOST_ATTRIBUTE):
         g.on_app_host, g.tenant, g.domain, g.retired_host = False, None, None, False
         return
     if host == current_app.config["APP_HOST"]:
