@@ -55,10 +55,10 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait(self._answers, f"redis-server on port {self.port}")
+        _wait(self.answers, f"redis-server on port {self.port}")
         return self
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         client = Redis(port=self.port, socket_connect_timeout=0.2)
         try:
             return bool(client.ping())

@@ -139,12 +139,15 @@ class Runtime:
             **extra,
         }
 
-    def start_worker(self, *args: str, **env: str) -> WorkerProcess:
-        """A worker like ``flask worker``'s, on this module's databases; ``env`` adds TERMIN_ settings."""
-        log_path = self.tmp / f"worker-{len(self.workers) + 1}.log"
+    def start_worker(
+        self, *args: str, module: str = "tests.workers.worker_main", **env: str
+    ) -> WorkerProcess:
+        """A worker like ``flask worker``'s (or another process: ``module="workers.sweeper"``), on this
+        module's databases; ``env`` adds TERMIN_ settings."""
+        log_path = self.tmp / f"{module.rsplit('.', 1)[-1]}-{len(self.workers) + 1}.log"
         log_file = log_path.open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.workers.worker_main", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=self.worker_env(**env),
             stdin=subprocess.DEVNULL,
