@@ -69,8 +69,6 @@ def faults_app(postgres, redis_server, smtp_sink, tmp_path_factory) -> Iterator[
             "SYNC_STALE_SECONDS": STALE_SECONDS,
             "JOB_LEASE_SECONDS": STALE_SECONDS,
             "MAIL_DIR": str(tmp / "mail"),
-            # Reconnect after the database restarts instead of handing out dead pooled connections.
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
             **smtp_sink.settings(),
         }
     )
