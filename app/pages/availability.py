@@ -41,8 +41,9 @@ blocks are skipped, so a range costs ``O(log B)`` per busy interval inside it pl
 ``bench/slots.py`` checks it against a minute-grid oracle.
 """
 
+import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
@@ -446,6 +447,120 @@ def free_slots(
     # Sorting and comparing neighbours, rather than a set: hashing an aware datetime costs an offset look-up.
     found.sort()
     return [instant for instant, previous in zip(found, [None, *found], strict=False) if instant != previous]
+
+
+# --- The rep's own limits (T1, T4) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepHours:
+    """A rep's limits on every page they are booked through, in the rep's ``time_zone`` (an IANA name).
+
+    ``weekly``: the rep's working hours (``None``: no limit beyond each page's hours); ``time_off``:
+    inclusive ranges of local dates with no meetings at all (vacations, holidays). A page's slot is kept
+    when the whole meeting lies in the rep's working time: the spans of the working ranges (read at DST
+    changes as a page's ranges are) of the dates not off, touching spans joined, so a meeting may run past
+    midnight from one working day into the next.
+    """
+
+    time_zone: str
+    weekly: tuple[WeeklyRule, ...] | None = None
+    time_off: tuple[tuple[date, date], ...] = ()
+
+    def __post_init__(self) -> None:
+        ZoneInfo(self.time_zone)
+        if self.weekly is not None:
+            object.__setattr__(self, "weekly", tuple(self.weekly))
+        time_off = tuple((first, last) for first, last in self.time_off)
+        for first, last in time_off:
+            if first > last:
+                raise ValueError(f"time off ends before it starts: {first} > {last}")
+        object.__setattr__(self, "time_off", time_off)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def is_off(self, day: date) -> bool:
+        return any(first <= day <= last for first, last in self.time_off)
+
+
+def _working_spans(hours: RepHours, first_day: date, last_day: date) -> tuple[list[datetime], list[datetime]]:
+    """The rep's working time over local dates ``first_day..last_day``: disjoint sorted ``(starts, ends)``."""
+    zone = hours.zone
+    whole_day = [(_MIDNIGHT, _MIDNIGHT)]
+    weekly = None
+    if hours.weekly is not None:
+        weekly = [[(r.start, r.end) for r in hours.weekly if r.weekday == d] for d in range(7)]
+    spans: list[tuple[datetime, datetime]] = []
+    day = first_day
+    while day <= last_day:
+        if not hours.is_off(day):
+            for start, end in whole_day if weekly is None else weekly[day.weekday()]:
+                end_day = day + _DAY if end == _MIDNIGHT else day
+                begin = _span_start(datetime.combine(day, start), zone)
+                finish = _span_end(datetime.combine(end_day, end), zone)
+                if begin < finish:
+                    spans.append((begin, finish))
+        day += _DAY
+    spans.sort()
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    for begin, finish in spans:
+        if ends and begin <= ends[-1]:
+            ends[-1] = max(ends[-1], finish)
+        else:
+            starts.append(begin)
+            ends.append(finish)
+    return starts, ends
+
+
+def within_rep_hours(
+    slots: Sequence[datetime],
+    length: timedelta,
+    hours: RepHours,
+    *,
+    full_days: Collection[date] = (),
+) -> list[datetime]:
+    """The ``slots`` (aware starts of ``length`` meetings, sorted) the rep's own limits leave.
+
+    A slot stays when its meeting lies wholly in the rep's working time (``RepHours``) and it starts on a
+    local date of the rep not in ``full_days`` (the dates already at the rep's daily maximum of meetings).
+    Costs ``O(D x R)`` for the ``D`` dates the slots cover, plus ``O(log)`` a slot.
+    """
+    if not slots:
+        return []
+    zone = hours.zone
+    first_day = _reading(_as_utc(slots[0], "a slot"), zone).date() - _DAY
+    last_day = _reading(_as_utc(slots[-1], "a slot") + length, zone).date() + _DAY
+    starts, ends = _working_spans(hours, first_day, last_day)
+    full = set(full_days)
+    kept = []
+    for slot in slots:
+        index = bisect_right(starts, slot) - 1
+        if index < 0 or ends[index] < slot + length:
+            continue
+        if full and _reading(slot, zone).date() in full:
+            continue
+        kept.append(slot)
+    return kept
+
+
+def combine(per_member: Iterable[Sequence[datetime]], *, every: bool) -> list[datetime]:
+    """Combine members' free starts (each sorted): ``every`` False is the union (a round-robin page, one
+    free member is enough), True the intersection (a group page, every member free). ``O(N log M)`` for
+    ``N`` starts over ``M`` members, by a heap merge."""
+    lists = [list(starts) for starts in per_member]
+    if not lists:
+        return []
+    if every:
+        common = set(lists[0]).intersection(*lists[1:])
+        return sorted(common)
+    merged = []
+    for instant in heapq.merge(*lists):
+        if not merged or merged[-1] != instant:
+            merged.append(instant)
+    return merged
 
 
 # --- The visitor's side -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from app.db import utcnow
 from app.domains.services import verified_domains
 from app.extensions import db
 from app.pages import links, services
-from app.pages.forms import CancelBookingForm, PageForm, SwitchForm, UserSlugForm
+from app.pages.forms import CancelBookingForm, PageForm, RepLimitsForm, SwitchForm, UserSlugForm
 from app.pages.models import Booking, SchedulingPage
 from app.tenants import services as tenants
 from app.tenants.models import User
@@ -132,6 +132,25 @@ def team():
         members=members,
         page_links={page.id: links.page_url(page) for _user, pages in members for page in pages},
     )
+
+
+@bp.route("/hours", methods=["GET", "POST"])
+def rep_limits():
+    """T1, T4: the rep's working hours, time off and daily maximum, for every page they are booked on."""
+    form = RepLimitsForm()
+    if form.validate_on_submit():
+        try:
+            services.set_rep_limits(current_user, form.limits())
+        except services.PagesError as error:
+            db.session.rollback()
+            getattr(form, error.field, form.time_off).errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(_("Your hours are saved; every page uses them."), "success")
+            return redirect(url_for("pages.rep_limits"), 303)
+    elif request.method == "GET":
+        form.fill_from(current_user)
+    return render_template("pages/hours.html", form=form), 422 if form.errors else 200
 
 
 @bp.post("/slug")

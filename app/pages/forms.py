@@ -31,7 +31,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from app.pages.models import SchedulingPage
-from app.pages.services import SLUG_PATTERN, PageSettings
+from app.pages.services import SLUG_PATTERN, PageSettings, RepLimits
 from app.tenants.services import RESERVED_SLUGS
 from app.web.forms import strip, valid_time_zone
 
@@ -506,6 +506,117 @@ class PageForm(FlaskForm):
         served = page.domain is not None and page.domain.is_verified
         self.domain_id.data = str(page.domain_id) if served else ""
         self.hide_from_search.data = page.hide_from_search
+
+
+# --- The rep's own limits (T1, T4) -----------------------------------------------------------------------
+
+MAX_TIME_OFF = 200
+MAX_DAILY_MEETINGS = 100
+_DATE_SPLIT = re.compile("\\s+(?:[-\u2013\u2014]|to|do|\\.\\.)\\s+|\\.\\.|\\s*[\u2013\u2014]\\s*")
+
+
+def parse_time_off(text: str) -> list[tuple[date, date]]:
+    """Lines "2026-12-24" (one day) or "2026-12-24 - 2027-01-02" (inclusive) as sorted date pairs."""
+    found = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        pieces = [piece.strip() for piece in _DATE_SPLIT.split(line)]
+        try:
+            days = [date.fromisoformat(piece) for piece in pieces]
+        except ValueError:
+            raise ValidationError(
+                _l("Line %(number)d: write a date as YYYY-MM-DD, or two joined by “ - ”.", number=number)
+            ) from None
+        if len(days) not in (1, 2):
+            raise ValidationError(_l("Line %(number)d: at most two dates a line.", number=number))
+        first, last = days[0], days[-1]
+        if last < first:
+            raise ValidationError(_l("Line %(number)d: the last date is before the first.", number=number))
+        found.append((first, last))
+    if len(found) > MAX_TIME_OFF:
+        raise ValidationError(_l("At most %(max)d lines.", max=MAX_TIME_OFF))
+    return sorted(found)
+
+
+def format_time_off(time_off) -> str:
+    return "\n".join(first if first == last else f"{first} - {last}" for first, last in time_off)
+
+
+class RepLimitsForm(FlaskForm):
+    """The rep's working hours, time off and daily maximum, honoured by every page they are booked on."""
+
+    limit_hours = BooleanField(_l("Only offer times within my working hours"))
+    day_0 = StringField(WEEKDAYS[0], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_1 = StringField(WEEKDAYS[1], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_2 = StringField(WEEKDAYS[2], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_3 = StringField(WEEKDAYS[3], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_4 = StringField(WEEKDAYS[4], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_5 = StringField(WEEKDAYS[5], filters=[strip], validators=[_length(300)])
+    day_6 = StringField(WEEKDAYS[6], filters=[strip], validators=[_length(300)])
+    time_off = TextAreaField(
+        _l("Time off"),
+        filters=[strip],
+        validators=[_length(10_000), _no_nul],
+        description=_l(
+            "One a line: a date (2026-12-24) or a range (2026-12-24 - 2027-01-02). No meetings then."
+        ),
+    )
+    daily_meeting_limit = IntegerField(
+        _l("Most meetings a day"),
+        validators=[
+            Optional(),
+            NumberRange(
+                min=1,
+                max=MAX_DAILY_MEETINGS,
+                message=_l("Enter 1 to %(max)d, or leave empty for no maximum.", max=MAX_DAILY_MEETINGS),
+            ),
+        ],
+        description=_l("Across all your pages; when a day holds this many, its other times disappear."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.parsed: dict = {}
+
+    @property
+    def day_fields(self):
+        return [getattr(self, f"day_{n}") for n in range(7)]
+
+    def validate_time_off(self, field):
+        self.parsed["time_off"] = parse_time_off(field.data)
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        weekly = []
+        for weekday, day_field in enumerate(self.day_fields):
+            if "\x00" in (day_field.data or ""):
+                day_field.errors = [*day_field.errors, str(NO_CONTROLS)]
+                valid = False
+                continue
+            try:
+                weekly.extend((weekday, s, e) for s, e in parse_ranges(day_field.data))
+            except ValidationError as error:
+                day_field.errors = [*day_field.errors, str(error)]
+                valid = False
+        self.parsed["weekly"] = weekly
+        return valid
+
+    def limits(self) -> RepLimits:
+        return RepLimits(
+            working_hours=self.parsed["weekly"] if self.limit_hours.data else None,
+            time_off=self.parsed.get("time_off", []),
+            daily_meeting_limit=self.daily_meeting_limit.data,
+        )
+
+    def fill_from(self, user) -> None:
+        self.limit_hours.data = user.working_hours is not None
+        if user.working_hours is not None:
+            for weekday, day_field in enumerate(self.day_fields):
+                day_field.data = format_ranges((s, e) for d, s, e in user.working_hours if d == weekday)
+        self.time_off.data = format_time_off(user.time_off or [])
+        self.daily_meeting_limit.data = user.daily_meeting_limit
 
 
 # --- The list page's small forms -------------------------------------------------------------------------

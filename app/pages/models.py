@@ -8,17 +8,14 @@ zone (never as UTC times of day, which drift at DST) and turned into ``availabil
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.crm.models import Contact, Meeting
 from app.db import TenantOwnedMixin, TimestampMixin, UTCDateTime, check_one_of, utcnow
 from app.extensions import db
-from app.tenants.models import Domain, User
+from app.tenants.models import Domain, JSONType, User
 
 BOOKING_STATUSES = ("confirmed", "cancelled")
-# JSON in SQLite (the demo), JSONB in PostgreSQL.
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):

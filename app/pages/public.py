@@ -90,6 +90,9 @@ SERVICE_MESSAGES = {
     "Someone has just booked that time; please pick another.": _l(
         "Someone has just booked that time; please pick another."
     ),
+    "That day is fully booked; please pick another day.": _l(
+        "That day is fully booked; please pick another day."
+    ),
     "Please tick the consent box to book.": _l("Please tick the consent box to book."),
     "This form was already used for another booking; reload the page.": _l(
         "This form was already used for another booking; reload the page."

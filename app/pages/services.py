@@ -15,9 +15,11 @@ import hashlib
 import logging
 import re
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -153,6 +155,46 @@ def page_rules(page: SchedulingPage) -> availability.PageRules:
         horizon_days=page.horizon_days,
         date_range=(page.date_from, page.date_to) if page.date_from and page.date_to else None,
     )
+
+
+def rep_hours(user: User) -> availability.RepHours:
+    """The rep's own working hours and time off (T1), as the slot engine's limits."""
+    weekly = None
+    if user.working_hours is not None:
+        weekly = tuple(
+            availability.WeeklyRule(weekday, _wall(start), _wall(end))
+            for weekday, start, end in user.working_hours
+        )
+    time_off = tuple(
+        (date.fromisoformat(first), date.fromisoformat(last)) for first, last in user.time_off or ()
+    )
+    return availability.RepHours(time_zone=user.time_zone, weekly=weekly, time_off=time_off)
+
+
+@dataclass(frozen=True)
+class RepLimits:
+    """What a rep sets once for every page: working hours (None: no limit beyond each page's), time off
+    (inclusive local date ranges) and the most meetings booked on one local day (None: no maximum)."""
+
+    working_hours: list[tuple[int, str, str]] | None
+    time_off: list[tuple[date, date]]
+    daily_meeting_limit: int | None
+
+
+def set_rep_limits(user: User, limits: RepLimits) -> User:
+    """Save the rep's own limits (T1, T4); ``PagesError`` naming the field when the engine refuses them."""
+    if limits.daily_meeting_limit is not None and limits.daily_meeting_limit < 1:
+        raise PagesError("The daily maximum is at least one meeting.", "daily_meeting_limit")
+    working = None if limits.working_hours is None else [[int(d), s, e] for d, s, e in limits.working_hours]
+    time_off = [[first.isoformat(), last.isoformat()] for first, last in sorted(limits.time_off)]
+    user.working_hours, user.time_off = working, time_off
+    try:
+        rep_hours(user)
+    except (ValueError, KeyError) as error:
+        raise PagesError(str(error), "working_hours") from error
+    user.daily_meeting_limit = limits.daily_meeting_limit
+    db.session.flush()
+    return user
 
 
 def _wall(text: str) -> time:
@@ -459,6 +501,29 @@ def busy_intervals(
     return [(row[0], row[1]) for row in rows]
 
 
+def full_days(
+    owner: User, start: datetime, end: datetime, *, except_booking: Booking | None = None
+) -> set[date]:
+    """The rep's local dates around ``[start, end)`` already holding their daily maximum of meetings (T4):
+    confirmed bookings on any of their pages, counted by the local date they start on."""
+    limit = owner.daily_meeting_limit
+    if limit is None:
+        return set()
+    # A local date reaches at most 14 hours either side of its UTC date: a day's margin holds them all.
+    query = sa.select(Booking.start_at).where(
+        Booking.tenant_id == owner.tenant_id,
+        Booking.owner_id == owner.id,
+        Booking.status == "confirmed",
+        Booking.start_at >= start - timedelta(days=1),
+        Booking.start_at < end + timedelta(days=1),
+    )
+    if except_booking is not None:
+        query = query.where(Booking.id != except_booking.id)
+    zone = ZoneInfo(owner.time_zone)
+    counts = Counter(instant.astimezone(zone).date() for instant in db.session.scalars(query))
+    return {day for day, count in counts.items() if count >= limit}
+
+
 def free_slots(
     page: SchedulingPage,
     start: datetime,
@@ -468,14 +533,33 @@ def free_slots(
     duration: timedelta | None = None,
     except_booking: Booking | None = None,
 ) -> list[datetime]:
-    """The page's free starts in ``[start, end)`` (aware UTC), from the database alone."""
+    """The page's free starts in ``[start, end)`` (aware UTC), from the database alone: the page's hours
+    and the rep's busy time, within the rep's working hours, off their time off and full days."""
+    return member_free_slots(
+        page, page.owner, start, end, now=now, duration=duration, except_booking=except_booking
+    )
+
+
+def member_free_slots(
+    page: SchedulingPage,
+    member: User,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    duration: timedelta | None = None,
+    except_booking: Booking | None = None,
+) -> list[datetime]:
+    """``free_slots`` for one rep the page books with (its owner, or a member of a team page)."""
     rules = page_rules(page)
     length = duration or rules.durations[0]
     # A slot's buffers reach beyond the window: read the busy time they could touch.
     reach_back = rules.buffer_before + length
     reach_ahead = length + rules.buffer_after
-    busy = busy_intervals(page.owner, start - reach_back, end + reach_ahead, except_booking=except_booking)
-    return availability.free_slots(rules, busy, window_start=start, window_end=end, now=now, duration=length)
+    busy = busy_intervals(member, start - reach_back, end + reach_ahead, except_booking=except_booking)
+    slots = availability.free_slots(rules, busy, window_start=start, window_end=end, now=now, duration=length)
+    days = full_days(member, start, end, except_booking=except_booking)
+    return availability.within_rep_hours(slots, length, rep_hours(member), full_days=days)
 
 
 def visitor_slots(
@@ -572,14 +656,24 @@ def _check_offered(page: SchedulingPage, start: datetime, length: timedelta, now
     """422 for a start that is not one of the page's times at all; 409 for one that is, but is taken."""
     rules = page_rules(page)
     window = dict(window_start=start, window_end=start + timedelta(microseconds=1), now=now, duration=length)
-    if start not in availability.free_slots(rules, (), **window):
+    offered = availability.free_slots(rules, (), **window)
+    if start not in availability.within_rep_hours(offered, length, rep_hours(page.owner)):
         if start < now:
             raise PagesError("That time is in the past.", "start")
         raise PagesError("That time is not offered on this page; pick one of the times shown.", "start")
     if start not in free_slots(
         page, window["window_start"], window["window_end"], now=now, duration=length, **kwargs
     ):
+        if _local_day(page.owner, start) in full_days(page.owner, start, start, **kwargs):
+            raise SlotTaken(DAY_FULL, "start")
         raise SlotTaken("Someone has just booked that time; please pick another.", "start")
+
+
+DAY_FULL = "That day is fully booked; please pick another day."
+
+
+def _local_day(user: User, instant: datetime) -> date:
+    return instant.astimezone(ZoneInfo(user.time_zone)).date()
 
 
 def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None:

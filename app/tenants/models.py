@@ -4,6 +4,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import TenantOwnedMixin, TimestampMixin, UTCDateTime, check_one_of
@@ -14,6 +15,8 @@ SEATS = ("none", "sales", "service")
 # "removed": the admin removed it; kept so links already sent on it still redirect to the pages (D3).
 DOMAIN_STATUSES = ("pending", "verified", "failed", "removed")
 LOCALES = ("en", "pl")
+# JSON in SQLite (the demo), JSONB in PostgreSQL.
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 class Tenant(TimestampMixin, db.Model):
@@ -40,6 +43,9 @@ class User(UserMixin, TenantOwnedMixin, TimestampMixin, db.Model):
         # Stored lower-cased, so a plain unique index is a case-insensitive one.
         sa.CheckConstraint("email = lower(email)", name="email_lower"),
         sa.CheckConstraint("page_slug = lower(page_slug)", name="page_slug_lower"),
+        sa.CheckConstraint(
+            "daily_meeting_limit IS NULL OR daily_meeting_limit >= 1", name="daily_meeting_limit_positive"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,6 +64,13 @@ class User(UserMixin, TenantOwnedMixin, TimestampMixin, db.Model):
     pages_disabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # C11: when the rep was last emailed that someone tried to book while booking was paused (hourly at most).
     paused_booking_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # T1, T4: the rep's own limits on every page, in the rep's time zone. Working hours as a page stores its
+    # weekly hours ([[weekday, "HH:MM", "HH:MM"], ...]; None: no limit beyond each page's hours), time off
+    # as inclusive date ranges ([["YYYY-MM-DD", "YYYY-MM-DD"], ...]), and the most meetings booked on any of
+    # the rep's pages that one local day may hold (None: no maximum).
+    working_hours: Mapped[list | None] = mapped_column(JSONType)
+    time_off: Mapped[list] = mapped_column(JSONType, default=list, server_default="[]")
+    daily_meeting_limit: Mapped[int | None] = mapped_column()
 
     tenant: Mapped[Tenant] = relationship(back_populates="users")
 

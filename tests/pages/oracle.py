@@ -19,7 +19,7 @@ whose offsets are whole minutes (every zone since the 1970s). It is slow by desi
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.pages.availability import PageRules
+from app.pages.availability import PageRules, RepHours
 
 MINUTE = timedelta(minutes=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -109,3 +109,46 @@ def oracle_slots(rules: PageRules, busy, *, window_start, window_end, now, durat
                 slots.append(instant)
                 break
     return slots
+
+
+def oracle_rep_hours(slots, length, hours: RepHours, *, full_days=()) -> list[datetime]:
+    """``within_rep_hours(slots, length, hours, full_days=...)``, minute by minute: a slot stays when every
+    minute of its meeting reads, on the rep's clock, as a time inside a working range of a date not off,
+    and its start reads as a date not in ``full_days``."""
+    zone = ZoneInfo(hours.time_zone)
+
+    def working(instant) -> bool:
+        reading = instant.astimezone(zone)
+        day = reading.date()
+        if any(first <= day <= last for first, last in hours.time_off):
+            return False
+        if hours.weekly is None:
+            return True
+        clock = reading.hour * 60 + reading.minute
+        for rule in hours.weekly:
+            stop = (
+                24 * 60
+                if (rule.end.hour, rule.end.minute) == (0, 0)
+                else rule.end.hour * 60 + rule.end.minute
+            )
+            if rule.weekday == day.weekday() and rule.start.hour * 60 + rule.start.minute <= clock < stop:
+                return True
+        return False
+
+    steps = _minutes(length)
+    return [
+        slot
+        for slot in slots
+        if slot.astimezone(zone).date() not in set(full_days)
+        and all(working(slot + k * MINUTE) for k in range(steps))
+    ]
+
+
+def oracle_combine(per_member, *, every: bool) -> list[datetime]:
+    """Union (``every`` False) or intersection of members' starts, by counting."""
+    counts: dict[datetime, int] = {}
+    for starts in per_member:
+        for start in set(starts):
+            counts[start] = counts.get(start, 0) + 1
+    needed = len(per_member) if every else 1
+    return sorted(start for start, count in counts.items() if count >= needed)

@@ -446,6 +446,25 @@ OLD_MEETINGS = sa.table(
 )
 
 
+# The users table as it was at BEFORE_THIS_KEY: the ORM model may have columns added by later revisions.
+OLD_USERS = sa.table(
+    "users",
+    sa.column("id", sa.Integer),
+    sa.column("tenant_id", sa.Integer),
+    sa.column("email", sa.String),
+    sa.column("name", sa.String),
+    sa.column("password_hash", sa.String),
+    sa.column("role", sa.String),
+    sa.column("seat", sa.String),
+    sa.column("time_zone", sa.String),
+    sa.column("locale", sa.String),
+    sa.column("page_slug", sa.String),
+    sa.column("is_active", sa.Boolean),
+    sa.column("pages_disabled", sa.Boolean),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
 def old_schema_app(request, tmp_path):
     """An app on an empty database migrated up to the revision before this key."""
@@ -468,7 +487,24 @@ def _stored(moment: datetime) -> datetime:
 
 def test_the_migration_moves_old_keys_to_recurrence_id_and_back(old_schema_app):
     tenant = factories.make_tenant("Acme")
-    user = factories.make_user(tenant)
+    user_id = db.session.execute(
+        sa.insert(OLD_USERS)
+        .values(
+            tenant_id=tenant.id,
+            email="old-schema@example.com",
+            name="Old Schema",
+            password_hash="-",
+            role="rep",
+            seat="none",
+            time_zone="Europe/Warsaw",
+            locale="en",
+            page_slug="old-schema",
+            is_active=True,
+            pages_disabled=False,
+            created_at=_stored(NOW),
+        )
+        .returning(OLD_USERS.c.id)
+    ).scalar_one()
     contact, second_contact = factories.make_contact(tenant), factories.make_contact(tenant)
     db.session.commit()
     occurrence_key = f"weekly@test#{(T0 + WEEK).isoformat()}"
@@ -478,7 +514,7 @@ def test_the_migration_moves_old_keys_to_recurrence_id_and_back(old_schema_app):
             sa.insert(OLD_MEETINGS)
             .values(
                 tenant_id=tenant.id,
-                owner_id=user.id,
+                owner_id=user_id,
                 title=uid,
                 start_at=_stored(T0),
                 end_at=_stored(T0 + HOUR),
