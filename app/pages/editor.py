@@ -110,6 +110,7 @@ def _index(slug_form: UserSlugForm | None = None, status: int = 200):
         slug_form=slug_form,
         switch_form=SwitchForm(formdata=None),
         bookings=services.list_upcoming_bookings(_tenant(), current_user, utcnow()),
+        destination=services.bookings_destination(_tenant(), current_user),
     ), status
 
 
@@ -242,6 +243,7 @@ def _render_form(form: PageForm, page: SchedulingPage | None, owner: User, statu
         own=_is_own(owner),
         action=action,
         weekdays=form.day_fields,
+        destination=services.bookings_destination(_tenant(), owner),
     ), status
 
 

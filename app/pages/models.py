@@ -175,17 +175,25 @@ class Booking(TenantOwnedMixin, TimestampMixin, db.Model):
 
 
 class BookingAttempt(TenantOwnedMixin, db.Model):
-    """A booking refused because one of the rep's calendars is inactive (C11).
+    """Attempts to book a rep while their booking is paused (C11): one row per rep and hour, with a count.
 
-    Every attempt is kept (the rep's settings can show them); the rep is emailed at most once an hour,
-    which ``users.paused_booking_notified_at`` tracks.
+    A visit to a paused page (the page, a day, a time, its slots.json) counts as an attempt, as does a
+    refused booking or reschedule, so the row is bumped in place (an upsert on the rep and hour) rather
+    than one row written per request: a crawler or a crowd cannot grow the table. ``email`` and
+    ``page_id`` are the latest known of the hour. The rep is emailed at most once an hour, which
+    ``users.paused_booking_notified_at`` tracks.
     """
 
     __tablename__ = "booking_attempts"
+    __table_args__ = (
+        sa.UniqueConstraint("owner_id", "hour_start", name="uq_booking_attempts_owner_id_hour_start"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    hour_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=1)
     page_id: Mapped[int | None] = mapped_column(sa.ForeignKey("scheduling_pages.id", ondelete="SET NULL"))
     email: Mapped[str] = mapped_column(sa.String(254), default="")
     reason: Mapped[str] = mapped_column(sa.String(500))
-    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

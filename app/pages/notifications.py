@@ -168,12 +168,12 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
 def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt) -> None:
     """C11: tell the rep someone tried to book while booking is paused, why, and how to fix it.
 
-    ``services.refuse_while_paused`` calls this at most once an hour per rep.
+    ``services.record_paused_attempt`` calls this at most once an hour per rep.
     """
     owner = page.owner
     settings_url = _app_link("settings.calendars")
     with _rep_locale(owner):
-        at = _moment(attempt.attempted_at, owner.time_zone)
+        at = _moment(attempt.last_attempt_at, owner.time_zone)
         if attempt.email:
             opening = _(
                 "%(email)s tried to book a meeting on your page “%(page)s” (%(when)s), but booking with you "

@@ -495,7 +495,10 @@ def set_prefill(response: Response, page: SchedulingPage, form) -> None:
             "first_name": form.first_name.data,
             "last_name": form.last_name.data,
             "email": form.email.data,
-            "answers": form.answers_by_id(),
+            # The answers of this page only, by question key: they prefill the same questions of this
+            # page and nothing else (another page's "Company" is not this page's "Company size").
+            "page": page.id,
+            "answers": form.answers_by_key(),
         }
     )
     # No Domain attribute: the cookie stays on the host that served the page.
@@ -515,9 +518,11 @@ def _prefill_data(page: SchedulingPage, prefill: dict | None) -> dict:
         return {}
     data = {key: str(prefill.get(key) or "") for key in ("first_name", "last_name", "email")}
     answers = prefill.get("answers") if isinstance(prefill.get("answers"), dict) else {}
+    if prefill.get("page") != page.id:
+        return data  # another page's answers (or a cookie from before keys): the names and email only
     for question in page.questions:
-        answer = answers.get(question["id"])
-        if isinstance(answer, str):
+        answer = answers.get(question.get("key"))
+        if question.get("key") and isinstance(answer, str):
             data[question_field_name(question)] = answer
     return data
 
@@ -593,6 +598,16 @@ def _unavailable(page: SchedulingPage, as_json: bool = False):
     return render_template("booking/unavailable.html", page=page, noindex=True), 404
 
 
+def _paused_visit(page: SchedulingPage, now: datetime, email: str = "") -> bool:
+    """C11: while booking with the rep is paused, a visit is an attempt to book: it is counted and the rep
+    told (hourly at most), and committed here since the answer itself changes nothing. False: not paused."""
+    if pages.record_paused_attempt(page, email, now) is None:
+        return False
+    page_cache.skip()  # every visit counts, so none is answered from the micro-cache
+    db.session.commit()
+    return True
+
+
 def _slots_for(page: SchedulingPage, time_zone: str, now: datetime, length: timedelta, except_booking=None):
     def slots_for(first_day: date, days: int) -> list[datetime]:
         start, end = availability.visitor_window(first_day, days, time_zone)
@@ -639,7 +654,7 @@ def page_view(user_slug: str, page_slug: str | None = None):
         else:
             start = value
     status = 422 if errors else 200
-    paused = pages.booking_paused_reason(page) is not None
+    paused = _paused_visit(page, now)
     common = dict(time_zone=time_zone, duration=minutes, errors=errors, paused=paused, now=now)
     if paused:
         return _render_page(page, status, **common)
@@ -705,7 +720,7 @@ def slots_json(user_slug: str, page_slug: str | None = None):
     if first_day is None:
         first_day = now.astimezone(ZoneInfo(time_zone)).date()
     body = {"slots": [], "time_zone": time_zone, "duration": minutes, "paused": False}
-    if pages.booking_paused_reason(page) is not None:
+    if _paused_visit(page, now):
         body["paused"] = True
         return jsonify(body)
     slots = pages.visitor_slots(
@@ -1006,7 +1021,10 @@ def reschedule(token: str):
         return render_template("booking/booking.html", **context), 409 if request.method == "POST" else 200
     time_zone = _booking_zone(booking)
     context = _booking_context(booking, token, now, errors={}, message=None)
-    paused = pages.booking_paused_reason(page) is not None
+    if request.method == "GET":
+        paused = _paused_visit(page, now, booking.email)
+    else:
+        paused = pages.booking_paused_reason(page) is not None
     status, posted_day = 200, None
     if request.method == "POST":
         try:

@@ -115,8 +115,13 @@ class BookingForm(FlaskForm):
             for q in self.page.questions
         )
 
-    def answers_by_id(self) -> dict[str, str]:
-        return {item["id"]: item["answer"] for item in self.answers()}
+    def answers_by_key(self) -> dict[str, str]:
+        """The answers by the questions' stable keys, for the prefill cookie (D2)."""
+        return {
+            q["key"]: (self[question_field_name(q)].data or "").strip()
+            for q in self.page.questions
+            if q.get("key")
+        }
 
 
 def _one_of(choices: list[str], required: bool):

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from app.crm import services as crm
@@ -330,6 +332,28 @@ class PageSettings:
 REDIRECT_URL = re.compile(r"https?://[^\x00-\x20\x7f/?#\\@]+(?:[/?#][^\x00-\x20\x7f\\]*)?", re.IGNORECASE)
 
 
+def new_question_key() -> str:
+    return f"k{secrets.token_hex(6)}"
+
+
+def with_question_keys(questions: Sequence[dict], existing: Sequence[dict]) -> list[dict]:
+    """The questions, each with its stable ``key`` (D2: prefill matches answers by page and key).
+
+    A question keeps the key it had (found by its id among the page's ``existing`` questions, or carried
+    in); a new one gets a new key, even when it reuses the id or the label of a question deleted before,
+    so an answer is never put into another question that merely sits at its place or has its name.
+    """
+    keys = {q["id"]: q["key"] for q in existing if q.get("key")}
+    result, used = [], set()
+    for question in questions:
+        key = question.get("key") or keys.get(question.get("id")) or new_question_key()
+        if key in used:
+            key = new_question_key()
+        used.add(key)
+        result.append({**question, "key": key})
+    return result
+
+
 def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None:
     slug = check_slug(settings.slug, "slug")
     taken = db.session.scalar(
@@ -370,7 +394,7 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     page.min_notice = settings.min_notice
     page.horizon_days = settings.horizon_days
     page.date_from, page.date_to = settings.date_from, settings.date_to
-    page.questions = list(settings.questions)
+    page.questions = with_question_keys(settings.questions, page.questions or [])
     page.consent_text = settings.consent_text.strip()
     page.confirmation_message = settings.confirmation_message.strip()
     page.redirect_url = settings.redirect_url.strip()
@@ -453,12 +477,20 @@ def set_tenant_pages_disabled(tenant: Tenant, actor: User, disabled: bool) -> No
 
 
 def unavailable_reason(page: SchedulingPage) -> str | None:
-    """Why the page is switched off (P4), or None when it is on."""
+    """Why the page is switched off (P4; C7: *Meeting scheduling pages* off on every account of the rep),
+    or None when it is on."""
     if page.owner.tenant.pages_disabled:
         return "tenant"
     if page.owner.pages_disabled or not page.owner.is_active:
         return "owner"
+    if sync.bookings_destination(page.owner.tenant, page.owner) == "switched_off":
+        return "calendar"
     return None
+
+
+def bookings_destination(tenant: Tenant, owner: User) -> str:
+    """What the editor tells the rep about where bookings go: see ``sync.services.bookings_destination``."""
+    return sync.bookings_destination(tenant, owner)
 
 
 # --- Slots (P1, C8) -----------------------------------------------------------------------------------------
@@ -676,21 +708,42 @@ def _local_day(user: User, instant: datetime) -> date:
     return instant.astimezone(ZoneInfo(user.time_zone)).date()
 
 
-def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None:
-    """C11: record an attempt to book while booking is paused, tell the rep (hourly at most), refuse."""
+def record_paused_attempt(page: SchedulingPage, email: str, now: datetime) -> str | None:
+    """C11: when booking with the page's rep is paused, count an attempt and tell the rep (hourly at most).
+
+    A visit to the paused page counts (``email`` empty), as does a refused booking or reschedule. The
+    attempts of one rep and hour are one row, bumped by an upsert. Returns the reason booking is paused,
+    or None (nothing recorded) when it is not.
+    """
     reason = booking_paused_reason(page)
     if reason is None:
-        return
+        return None
     owner = page.owner
-    attempt = BookingAttempt(
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(BookingAttempt).values(
         tenant_id=page.tenant_id,
         owner_id=owner.id,
+        hour_start=hour,
+        attempts=1,
         page_id=page.id,
         email=email[:254],
         reason=reason[:500],
-        attempted_at=now,
+        last_attempt_at=now,
     )
-    db.session.add(attempt)
+    statement = statement.on_conflict_do_update(
+        index_elements=[BookingAttempt.owner_id, BookingAttempt.hour_start],
+        set_={
+            "attempts": BookingAttempt.attempts + 1,
+            "page_id": statement.excluded.page_id,
+            "reason": statement.excluded.reason,
+            "last_attempt_at": statement.excluded.last_attempt_at,
+            # A visit gives no address: keep the hour's latest one a booking gave.
+            "email": sa.func.coalesce(sa.func.nullif(statement.excluded.email, ""), BookingAttempt.email),
+        },
+    ).returning(BookingAttempt)
+    attempt = db.session.scalar(statement, execution_options={"populate_existing": True})
     # One conditional UPDATE decides who tells the rep, so a crowd of visitors sends one email an hour.
     claimed = db.session.execute(
         sa.update(User)
@@ -709,7 +762,14 @@ def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None
         from app.pages import notifications
 
         notifications.booking_attempted_while_paused(page, attempt)
-    raise BookingPaused(reason)
+    return reason
+
+
+def refuse_while_paused(page: SchedulingPage, email: str, now: datetime) -> None:
+    """C11: while booking is paused, record the attempt (``record_paused_attempt``) and refuse it."""
+    reason = record_paused_attempt(page, email, now)
+    if reason is not None:
+        raise BookingPaused(reason)
 
 
 def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> BookingResult:

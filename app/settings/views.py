@@ -14,7 +14,7 @@ from app.settings.forms import CalDAVForm, ConnectionForm
 from app.sync import health, oauth
 from app.sync import services as sync
 from app.sync.providers.base import AuthRevoked, ProviderError
-from app.sync.providers.caldav import DiscoveryFailed, UnsafeServerURL
+from app.sync.providers.caldav import DiscoveryFailed, ServerAddressRefused, ServerNotFound, UnsafeServerURL
 from app.web.htmx import is_fragment_request
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -96,8 +96,17 @@ def connect_caldav():
             )
         except UnsafeServerURL as error:
             form.server_url.errors.append(str(error))
+        except ServerNotFound as error:
+            form.server_url.errors.append(
+                _(
+                    "Server not found: there is no server named %(host)s. Check the address for typos.",
+                    host=error.host,
+                )
+            )
         except DiscoveryFailed as error:
             form.server_url.errors.append(str(error))
+        except ServerAddressRefused as error:
+            form.server_url.errors.append(error.reason)
         except AuthRevoked:
             form.password.errors.append(_("The server refused this user name and app password."))
         except ProviderError as error:

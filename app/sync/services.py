@@ -258,6 +258,19 @@ def disconnect(tenant: Tenant, user: User, connection: CalendarConnection) -> No
     db.session.flush()
 
 
+def bookings_destination(tenant: Tenant, user: User) -> str:
+    """Where the rep's scheduling pages book into (C7): "calendar" when an account has *Meeting scheduling
+    pages* on; "switched_off" when accounts are connected but the option is off on every one (the pages
+    are then not bookable, so nothing is booked into no calendar); "no_calendar" with no account at all
+    (bookings are still logged in the CRM and emailed, as HubSpot's offline mode does)."""
+    connections = list_connections(tenant, user)
+    if not connections:
+        return "no_calendar"
+    if any(connection.scheduling_pages for connection in connections):
+        return "calendar"
+    return "switched_off"
+
+
 def booking_paused_reason(tenant: Tenant, user: User) -> str | None:
     """C11: while any integrated calendar of the rep is inactive, nobody may book with them."""
     for connection in list_connections(tenant, user):
@@ -305,7 +318,9 @@ def connect_caldav(
 ) -> CalendarConnection:
     """Connect a CalDAV account: refuse unsafe addresses, discover the server, list its calendars.
 
-    Raises UnsafeServerURL or DiscoveryFailed (ValueErrors with a message for the rep), AuthRevoked for a
+    Raises UnsafeServerURL or DiscoveryFailed (ValueErrors with a message for the rep; ServerNotFound, a
+    DiscoveryFailed, names the host that does not exist), ServerAddressRefused (an AuthRevoked) when the
+    server answers from a refused address, AuthRevoked for a
     refused password, TemporarilyUnavailable when the server cannot be reached.
     """
     allow_private = current_app.config["CALDAV_ALLOW_PRIVATE"]

@@ -28,6 +28,9 @@ Rules this module keeps:
   deleted event again (see ``providers/google.py``), so a task that was completed (event deleted) and then
   reopened is written as ``task-<id>-2@<APP_HOST>``, then ``-3``...: creation tries them in order, a
   generation whose event still exists answers as created, and so a retry never duplicates the event.
+* **Seats.** ``tenants.services.set_seat`` sends ``seat_changed``; losing (or gaining) a Sales/Service seat
+  queues a "tasks.sync_all" row for every account of the rep with task sync on, in the same transaction,
+  which removes (or brings back) the events. The option itself stays as the rep left it.
 * **Failures.** A revoked grant puts the account inactive and a lost calendar puts that calendar
   inactive (C11; the health probe tells the rep), and the outbox row fails with the provider's reason.
   While the account or the sub-calendar is inactive nothing is written and the row is done; the health
@@ -51,6 +54,7 @@ from app.sync import services as sync
 from app.sync.models import Calendar, CalendarConnection
 from app.sync.providers.base import AccessLost, AuthRevoked, CalendarProvider, EventDraft, ProviderError
 from app.tenants.models import User
+from app.tenants.services import seat_changed
 
 TASK_CALENDAR_NAME = "Termin tasks"
 EVENT_MINUTES = 15
@@ -80,6 +84,17 @@ def task_deleted(task: Task) -> None:
             "provider_event_id": task.provider_event_id,
         }
         outbox.add(task.tenant_id, "tasks.sync", payload)
+
+
+@seat_changed.connect
+def seat_changed_for(user: User, previous: str) -> None:
+    """C6: a rep who loses (or gains) a Sales/Service seat loses (or gets back) the task events at once,
+    queued in the seat change's own transaction rather than left for a later health probe to notice."""
+    if (previous in sync.TASK_SYNC_SEATS) == (user.seat in sync.TASK_SYNC_SEATS):
+        return
+    for connection in sync.list_connections(user.tenant, user):
+        if connection.task_sync:
+            queue_task_resync(connection)
 
 
 def queue_task_resync(connection: CalendarConnection) -> None:

@@ -8,11 +8,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from blinker import Namespace
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.db import utcnow
 from app.extensions import db
 from app.tenants.models import SEATS, Domain, Invitation, Tenant, User
+
+_signals = Namespace()
+# Sent as ``seat_changed.send(user, previous=<old seat>)`` inside the transaction that changed the seat, so
+# the features built on tenants (task sync, C6) react at once without tenants importing them.
+seat_changed = _signals.signal("seat-changed")
 
 # Words that can never be a rep's page slug: they are, or may become, paths of their own.
 RESERVED_SLUGS = frozenset(
@@ -186,8 +192,10 @@ def set_seat(tenant: Tenant, actor: User, user: User, seat: str) -> User:
     _require_admin(actor)
     if user.tenant_id != tenant.id or seat not in SEATS:
         raise NotAllowed("no such user or seat")
-    user.seat = seat
+    previous, user.seat = user.seat, seat
     db.session.flush()
+    if previous != seat:
+        seat_changed.send(user, previous=previous)
     return user
 
 

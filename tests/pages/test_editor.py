@@ -177,6 +177,8 @@ def test_create_page_stores_every_setting_and_shows_share_link_and_embed_code(ap
         None,
         None,
     )
+    keys = [q.pop("key") for q in created.questions]
+    assert len(set(keys)) == 2  # every question has its own stable key (D2's prefill matches by it)
     assert created.questions == [
         {
             "id": "q1",
@@ -390,6 +392,7 @@ def test_edit_keeps_question_ids_and_numbers_new_ones(app, world, setup, signed_
     client = signed_in(ours.rep_email)
     url = f"/pages/{setup['page_id']}/edit"
     assert client.post_form(url, page_data(slug="intro")).status_code == 303
+    keys = {q["id"]: q["key"] for q in _page(app, setup["page_id"]).questions}
     # Drop the first question, keep q2 (renamed), add a new one; a forged id is not kept.
     data = page_data(
         slug="intro",
@@ -407,6 +410,8 @@ def test_edit_keeps_question_ids_and_numbers_new_ones(app, world, setup, signed_
 
     questions = _page(app, setup["page_id"]).questions
     assert [(q["id"], q["label"]) for q in questions] == [("q2", "Topic"), ("q3", "Phone")]
+    assert questions[0]["key"] == keys["q2"]  # renamed, the same question
+    assert questions[1]["key"] not in keys.values()
 
 
 def test_changing_the_page_slug_keeps_the_old_path_resolving(app, world, setup, signed_in):

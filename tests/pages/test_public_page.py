@@ -1,14 +1,18 @@
 """The visitor's scheduling page: month and day navigation, time zones, languages, hosts, noindex, P4, C11."""
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.mail.models import OutboxMessage
+from app.pages import public
 from app.pages import services as pages
 from app.pages.models import BookingAttempt
+from app.sync import services as sync
+from app.sync.providers.base import Account, RemoteCalendar
 from app.tenants.models import Domain, User
 from tests import factories
 from tests.conftest import APP_HOST
@@ -18,6 +22,7 @@ from tests.pages.helpers import (
     CONSENT,
     GLOBEX_HOST,
     NOW,
+    connect_caldav,
     day_links,
     hidden,
     make_inactive_calendar,
@@ -228,16 +233,133 @@ def test_pages_switched_off_answer_not_available_and_come_back(app, site, client
     assert slot_starts(after) == slot_starts(before)
 
 
-def test_the_tenant_switch_turns_every_page_off(app, site, client):
+def test_the_tenant_switch_turns_every_page_off(app, site, client, make_client):
     with app.app_context():
         rep = db.session.get(User, site.acme_rep_id)
         admin = factories.make_user(rep.tenant, role="admin")
         pages.set_tenant_pages_disabled(rep.tenant, admin, True)
         db.session.commit()
 
-    assert client.get(site.intro_path).status_code == 404
+    for response in (client.get(site.intro_path), make_client(ACME_HOST).get(site.demo_path)):
+        assert response.status_code == 404
+        body = response.get_data(as_text=True)
+        assert 'id="page-unavailable"' in body
+        assert "This scheduling page is not available" in body
+        assert "Intro call" not in body
+        assert "Product demo" not in body
+        assert slot_starts(response) == []
+    assert client.get(f"{site.intro_path}/slots.json").get_json()["error"] == "page_unavailable"
+    # Globex's page is on its own domain, and still on.
     globex = client.get(site.globex_path)
-    assert globex.status_code == 301  # Globex's page is on its own domain, and still on
+    assert globex.status_code == 301
+    assert globex.headers["Location"] == f"http://{GLOBEX_HOST}{site.globex_path}"
+    on_domain = make_client(GLOBEX_HOST).get(f"{site.globex_path}?day=2030-01-07")
+    assert 'id="page-unavailable"' not in on_domain.get_data(as_text=True)
+    assert "Globex call" in on_domain.get_data(as_text=True)
+    assert len(slot_starts(on_domain)) == 16
+
+
+# --- C7: "Meeting scheduling pages" off on every account ----------------------------------------------------
+
+
+def _scheduling_pages(app, rep_id: int, on: bool, connection_ids: list[int]) -> None:
+    with app.app_context():
+        rep = db.session.get(User, rep_id)
+        for connection_id in connection_ids:
+            connection = sync.get_connection(rep.tenant, rep, connection_id)
+            choices = sync.ConnectionChoices(
+                calendar_sync=connection.calendar_sync,
+                scheduling_pages=on,
+                task_sync=connection.task_sync,
+                default_calendar_id=connection.default_calendar.id,
+                availability_calendar_ids=frozenset(),
+            )
+            sync.save_choices(rep.tenant, rep, connection, choices)
+        db.session.commit()
+
+
+def _connect_two_accounts(app, rep_id: int) -> list[int]:
+    with app.app_context():
+        rep = db.session.get(User, rep_id)
+        ids = [connect_caldav(rep).id]
+        other = sync.connect(
+            rep.tenant,
+            rep,
+            provider="caldav",
+            account=Account(id="acct-2", email="rita@home.example.com"),
+            calendars=[RemoteCalendar("home", "Home", "owner", is_primary=True)],
+            secret={"password": "app-password"},
+            server_url="https://caldav.example.com/",
+            username="rita-home",
+        )
+        ids.append(other.id)
+        db.session.commit()
+        return ids
+
+
+def test_scheduling_pages_off_on_every_account_makes_the_pages_unavailable(
+    app, site, client, make_client, signed_in
+):
+    ids = _connect_two_accounts(app, site.acme_rep_id)
+    before = client.get(f"{site.intro_path}?day=2030-01-07")
+    assert slot_starts(before)
+
+    # Off on one account of two: the pages still book, into the other account's calendar.
+    _scheduling_pages(app, site.acme_rep_id, False, ids[:1])
+    assert slot_starts(client.get(f"{site.intro_path}?day=2030-01-07")) == slot_starts(before)
+
+    _scheduling_pages(app, site.acme_rep_id, False, ids[1:])
+    page = client.get(site.intro_path)
+    assert page.status_code == 404  # crawlers drop it
+    assert 'id="page-unavailable"' in page.get_data(as_text=True)
+    assert "This scheduling page is not available" in page.get_data(as_text=True)
+    assert client.get(f"{site.intro_path}/slots.json").get_json()["error"] == "page_unavailable"
+    assert make_client(ACME_HOST).get(site.demo_path).status_code == 404
+    booked = client.post(
+        f"{site.intro_path}/book",
+        json={
+            "start": "2030-01-07T10:00:00+01:00",
+            "first_name": "Vera",
+            "last_name": "Visitor",
+            "email": "vera@example.org",
+            "tz": "Europe/Warsaw",
+        },
+    )
+    assert booked.status_code == 404
+    assert booked.get_json()["error"] == "page_unavailable"
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(pages.Booking)) == 0
+        rep_email = db.session.get(User, site.acme_rep_id).email
+    # The editor says why, with the way to the setting.
+    editor = signed_in(rep_email).get("/pages").get_data(as_text=True)
+    assert 'id="pages-calendar-off"' in editor
+    assert "“Meeting scheduling pages” is off on every calendar account you connected" in editor
+    assert 'href="/settings/calendars" id="pages-calendar-setting"' in editor
+    # Globex's rep is untouched.
+    assert make_client(GLOBEX_HOST).get(site.globex_path).status_code == 200
+
+    _scheduling_pages(app, site.acme_rep_id, True, ids[1:])
+    after = client.get(f"{site.intro_path}?day=2030-01-07")
+    assert after.status_code == 200
+    assert slot_starts(after) == slot_starts(before)
+    assert 'id="pages-calendar-off"' not in signed_in(rep_email).get("/pages").get_data(as_text=True)
+
+
+def test_a_rep_with_no_calendar_takes_bookings_and_the_editor_says_they_reach_none(
+    app, site, client, signed_in
+):
+    with app.app_context():
+        rep = db.session.get(User, site.acme_rep_id)
+        rep_email = rep.email
+        editor_path = f"/pages/{site.intro_id}/edit"
+    assert slot_starts(client.get(f"{site.intro_path}?day=2030-01-07"))
+    rep_client = signed_in(rep_email)
+    for path in ("/pages", editor_path):
+        body = rep_client.get(path).get_data(as_text=True)
+        assert 'id="pages-no-calendar"' in body
+        assert "they will not reach a calendar" in body
+    _connect_two_accounts(app, site.acme_rep_id)
+    assert 'id="pages-no-calendar"' not in rep_client.get(editor_path).get_data(as_text=True)
 
 
 # --- C11: booking paused ------------------------------------------------------------------------------------
@@ -268,12 +390,63 @@ def test_booking_paused_offers_no_slots_and_refuses_with_503(app, site, client):
     assert first.get_json()["error"] == "booking_paused"
 
     with app.app_context():
-        attempts = db.session.scalars(sa.select(BookingAttempt).order_by(BookingAttempt.id)).all()
-        assert [a.email for a in attempts] == ["vera@example.org", "other@example.org"]
-        assert all(a.owner_id == site.acme_rep_id for a in attempts)
+        # Two visits and two refused bookings in one hour: one row that counts them, with the latest
+        # address a visitor gave.
+        assert _attempt_rows() == [(site.acme_rep_id, NOW, 4, "other@example.org")]
         # The rep is told once (hourly at most), not once per visitor.
         assert db.session.get(User, site.acme_rep_id).paused_booking_notified_at == NOW
+        assert len(_paused_mails(site.acme_rep_id)) == 1
         assert db.session.scalar(sa.select(sa.func.count()).select_from(pages.Booking)) == 0
+
+
+def _attempt_rows() -> list[tuple]:
+    query = sa.select(BookingAttempt).order_by(BookingAttempt.owner_id, BookingAttempt.hour_start)
+    return [(a.owner_id, a.hour_start, a.attempts, a.email) for a in db.session.scalars(query)]
+
+
+def _paused_mails(rep_id: int) -> list[dict]:
+    rep = db.session.get(User, rep_id)
+    query = sa.select(OutboxMessage).where(OutboxMessage.kind == "mail.send").order_by(OutboxMessage.id)
+    return [
+        row.payload
+        for row in db.session.scalars(query)
+        if row.payload["to"] == [rep.email] and "while booking is paused" in row.payload["subject"]
+    ]
+
+
+def test_a_visit_to_a_paused_page_is_an_attempt_the_rep_hears_of_once_an_hour(app, site, client, monkeypatch):
+    make_inactive_calendar(app, site.acme_rep_id)
+    visits = [
+        site.intro_path,
+        f"{site.intro_path}?day=2030-01-07",
+        f"{site.intro_path}?start=2030-01-07T10:00:00%2B01:00",
+        f"{site.intro_path}/slots.json?start=2030-01-07",
+    ]
+
+    for path in visits:
+        response = client.get(path)
+        assert response.status_code == 200
+        if "slots.json" in path:
+            assert response.get_json()["paused"] is True
+        else:
+            assert 'id="booking-paused"' in response.get_data(as_text=True)
+            assert slot_starts(response) == []
+
+    with app.app_context():
+        assert _attempt_rows() == [(site.acme_rep_id, NOW, 4, "")]
+        [mail] = _paused_mails(site.acme_rep_id)
+        assert "Someone tried to book a meeting on your page “Intro call”" in mail["text"]
+        assert "Why: invalid_grant: the password was changed." in mail["text"]
+
+    # Another hour: one more row, one more email; the other tenant's rep has neither.
+    monkeypatch.setattr(public, "utcnow", lambda: NOW + timedelta(hours=1, minutes=5))
+    client.get(site.intro_path)
+    client.get(f"{site.intro_path}?day=2030-01-08")
+    with app.app_context():
+        rows = _attempt_rows()
+        assert [(row[1], row[2]) for row in rows] == [(NOW, 4), (NOW + timedelta(hours=1), 2)]
+        assert len(_paused_mails(site.acme_rep_id)) == 2
+        assert _paused_mails(site.globex_rep_id) == []
 
 
 # --- Hosts (D3, D5, D6) and old links (P2) ------------------------------------------------------------------
@@ -291,8 +464,23 @@ def test_another_tenants_page_path_on_a_domain_is_404(site, make_client):
 
 
 def test_each_domain_serves_its_own_tenants_page(site, make_client):
-    assert make_client(ACME_HOST).get(site.demo_path).status_code == 200
-    assert make_client(GLOBEX_HOST).get(site.globex_path).status_code == 200
+    acme = make_client(ACME_HOST).get(f"{site.demo_path}?day=2030-01-07")
+    globex = make_client(GLOBEX_HOST).get(f"{site.globex_path}?day=2030-01-07")
+
+    assert acme.status_code == globex.status_code == 200
+    acme_body, globex_body = acme.get_data(as_text=True), globex.get_data(as_text=True)
+    assert "Product demo" in acme_body
+    assert "Rita Rep" in acme_body
+    assert "Globex" not in acme_body
+    assert "Gus" not in acme_body
+    assert "Globex call" in globex_body
+    assert "Gus Globex" in globex_body
+    assert "Acme" not in globex_body
+    assert "Rita" not in globex_body
+    # Each page's own slots, with links on its own host's paths.
+    assert slot_starts(acme)[0] == slot_starts(globex)[0] == "2030-01-07T09:00:00+01:00"
+    assert f'href="{site.demo_path}?' in acme_body
+    assert f'href="{site.globex_path}?' in globex_body
 
 
 def test_a_page_on_a_domain_asked_on_the_app_host_moves_there(site, client):

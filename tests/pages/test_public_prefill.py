@@ -2,9 +2,14 @@
 
 import re
 
+from app.extensions import db
+from app.pages import services as pages
+from app.pages.models import SchedulingPage
 from app.pages.public import PREFILL_COOKIE
+from app.tenants.models import User
+from tests import factories
 from tests.conftest import APP_HOST
-from tests.pages.helpers import ACME_HOST, GLOBEX_HOST, field_value, hidden
+from tests.pages.helpers import ACME_HOST, GLOBEX_HOST, QUESTIONS, field_value, hidden
 
 START = "2030-01-07T10:00:00+01:00"
 LATER = "2030-01-08T10:00:00+01:00"
@@ -156,3 +161,96 @@ def test_json_bookings_set_no_cookie(site, client):
     response = client.post(f"{site.intro_path}/book", json={"start": START, "tz": "Europe/Warsaw", **VERA})
     assert response.status_code == 201
     assert not any(c.startswith(PREFILL_COOKIE) for c in response.headers.getlist("Set-Cookie"))
+
+
+# --- Which answers go where: the same question of the same page only ----------------------------------------
+
+
+def _with_app(site_app, fn):
+    with site_app.app_context():
+        result = fn()
+        db.session.commit()
+        return result
+
+
+def test_another_pages_form_gets_the_name_and_email_but_no_answer(app, site, make_client):
+    """Today's bug: "11-50" given to *Team size* (q2) on one page must not fill q2 of another page."""
+
+    def other_page():
+        rep = db.session.get(User, site.acme_rep_id)
+        return factories.make_page(
+            rep,
+            slug="sizing",
+            domain_id=site.acme_domain_id,
+            questions=[
+                {"id": "q1", "label": "Company size", "kind": "text", "required": False},
+                {"id": "q2", "label": "Company", "kind": "text", "required": False},
+            ],
+        ).id
+
+    _with_app(app, other_page)
+    client = make_client(ACME_HOST)
+    book_html(client, site.demo_path, DEMO_ANSWERS)
+
+    sizing = form(client, f"{site.intro_path}/sizing", start=LATER)
+    assert prefilled(sizing)
+    assert field_value(sizing, "first_name") == "Vera"
+    assert field_value(sizing, "email") == "vera@example.org"
+    body = sizing.get_data(as_text=True)
+    assert "Initech" not in body
+    assert "11-50" not in body
+    assert re.search(r'<textarea[^>]*name="q_q1"[^>]*>\s*</textarea>', body)
+    assert re.search(r'<textarea[^>]*name="q_q2"[^>]*>\s*</textarea>', body)
+
+
+def test_a_question_keeps_its_answer_when_edited_and_a_new_one_at_its_place_gets_none(app, site, make_client):
+    client = make_client(ACME_HOST)
+    book_html(client, site.demo_path, DEMO_ANSWERS)
+
+    def edit(questions):
+        def run():
+            page = pages.get_page(db.session.get(User, site.acme_rep_id).tenant, site.demo_id)
+            settings = pages.PageSettings(
+                title=page.title,
+                slug=page.slug,
+                time_zone=page.time_zone,
+                weekly=[tuple(r) for r in page.availability["weekly"]],
+                durations=page.durations,
+                questions=questions,
+                consent_text=page.consent_text,
+                domain_id=page.domain_id,
+            )
+            pages.update_page(page.owner.tenant, page, settings)
+
+        _with_app(app, run)
+
+    # Renamed and moved, the same questions keep their answers; "Anything else?" (q3) is deleted ...
+    edit([QUESTIONS[1], {**QUESTIONS[0], "label": "Company name"}])
+    renamed = form(client, site.demo_path, start=LATER).get_data(as_text=True)
+    assert "Initech</textarea>" in renamed
+    assert "Bring slides" not in renamed
+    # ... and a new question that gets its id back is another question: it is asked afresh.
+    edit([QUESTIONS[0], QUESTIONS[1], {"id": "q3", "label": "Budget", "kind": "text", "required": False}])
+    again = form(client, site.demo_path, start=LATER).get_data(as_text=True)
+    assert "Initech</textarea>" in again
+    assert "Bring slides" not in again
+    assert re.search(r'<textarea[^>]*name="q_q3"[^>]*>\s*</textarea>', again)
+
+
+def test_questions_stored_without_keys_still_work_and_prefill_only_the_person(app, site, make_client):
+    """A page saved before question keys (were its migration skipped) books and prefills safely."""
+
+    def strip_keys():
+        page = db.session.get(SchedulingPage, site.demo_id)
+        page.questions = [{k: v for k, v in q.items() if k != "key"} for q in page.questions]
+
+    client = make_client(ACME_HOST)
+    book_html(client, site.demo_path, DEMO_ANSWERS)
+    _with_app(app, strip_keys)
+
+    again = form(client, site.demo_path, start=LATER)
+    assert again.status_code == 200
+    assert field_value(again, "first_name") == "Vera"
+    assert "Initech" not in again.get_data(as_text=True)
+    data = {**fields_of(again), **VERA, **DEMO_ANSWERS, "q_q1": "Initrode"}
+    assert client.post(f"{site.demo_path}/book", data=data).status_code == 303

@@ -1,6 +1,7 @@
 """The rep's calendar settings page against real peers: Radicale, the OAuth server, the Google emulator."""
 
 import re
+import socket
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -179,6 +180,31 @@ def test_private_addresses_are_refused_when_the_deployment_forbids_them(
         response = client.post_form("/settings/calendars/caldav", caldav_form(caldav, server_url=url))
         assert response.status_code == 422
         assert error_for(response.get_data(as_text=True), "server_url")
+    assert connection_count(app) == 0
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_a_server_name_that_does_not_exist_is_server_not_found(
+    app, client, reps, caldav, monkeypatch, allow_private
+):
+    """A typo in the server's name: "server not found" beside the address, not a gaierror (or a 500)."""
+    monkeypatch.setitem(app.config, "CALDAV_ALLOW_PRIVATE", allow_private)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if str(host).endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    client.login(reps.rep)
+    typo = "https://caldav.fastmial.invalid/dav/"
+    response = client.post_form("/settings/calendars/caldav", caldav_form(caldav, server_url=typo))
+
+    assert response.status_code == 422
+    message = error_for(response.get_data(as_text=True), "server_url")
+    assert "Server not found: there is no server named caldav.fastmial.invalid." in message
+    assert "gaierror" not in response.get_data(as_text=True)
     assert connection_count(app) == 0
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from app.db import utcnow
 from app.extensions import db
@@ -344,27 +345,22 @@ def test_caldav_event_written_after_a_reschedule_keeps_up_with_the_invitations_s
 # --- 5. The account switches: scheduling pages, not calendar sync, decide ---------------------------------
 
 
-def test_with_scheduling_pages_off_the_booking_is_only_logged(
+def test_with_scheduling_pages_off_nothing_is_booked_into_no_calendar(
     app, app_ctx, monkeypatch, sink, queued, request, provider_name
 ):
+    """C7: *Meeting scheduling pages* off on the rep's only account, though calendar sync is on: the page
+    is not bookable (P4's "not available"), so no booking is logged that would reach no calendar."""
     harness = request.getfixturevalue(HARNESSES[provider_name])
     rep = make_rep(app, monkeypatch, provider_name, harness, scheduling_pages=False, calendar_sync=True)
     assert rep.connection.calendar_sync
+    assert pages.unavailable_reason(rep.page) == "calendar"
 
-    result = rep.book(at(10))
+    with pytest.raises(pages.PageUnavailable):
+        rep.book(at(10))
+    db.session.rollback()
 
-    booking = booking_of(result.booking.id)
-    assert result.created
-    assert booking.status == "confirmed"
-    meeting = booking.meeting
-    assert (meeting.status, meeting.calendar_id, meeting.provider_event_id) == ("scheduled", None, None)
-    assert {r.kind for r in rows(rep.tenant)} == {"mail.send"}  # the confirmation, no calendar write
-
-    # Moving or cancelling it queues no calendar work either.
-    pages.reschedule_booking(booking, at(11), result.token, now=NOW)
-    pages.cancel_booking(booking, by_visitor=True, now=NOW)
-    db.session.commit()
-    assert [r for r in rows(rep.tenant) if r.kind.startswith("calendar.")] == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Booking)) == 0
+    assert rows(rep.tenant) == []  # no calendar write and no email
     rep.deliver("")
     assert harness.server_events(harness.primary_id) == []
     assert harness.server_events(harness.second_id) == []

@@ -24,6 +24,7 @@ from app.sync.providers.base import Attendee as DraftAttendee
 from app.sync.providers.caldav import (
     CalDAVProvider,
     DiscoveryFailed,
+    ServerAddressRefused,
     UnsafeServerURL,
     check_server_url,
     discover,
@@ -127,7 +128,8 @@ def test_every_resolved_address_must_be_public(monkeypatch):
 def test_the_guard_runs_before_the_first_request(caldav_harness):
     server = caldav_harness.server
     provider = CalDAVProvider(server.url + "/", REP, server.passwords[REP], allow_private=False)
-    with pytest.raises(UnsafeServerURL):
+    # A stored account whose server is at a refused address is unusable until reconnected (an AuthRevoked).
+    with pytest.raises(ServerAddressRefused, match=r"loopback address"):
         provider.list_calendars()
     assert provider.request_count == 0
     assert caldav_harness.request_count == 0
@@ -144,7 +146,7 @@ def test_a_redirect_into_the_private_network_is_refused(monkeypatch):
 
     with serve(redirecting) as url:
         provider = CalDAVProvider(url + "/", "someone", "secret", allow_private=False, timeout=5)
-        with pytest.raises(UnsafeServerURL, match=r"10\.1\.2\.3 is a private address"):
+        with pytest.raises(ServerAddressRefused, match=r"10\.1\.2\.3 is a private address"):
             provider.account()
     assert seen == ["/"]
 

@@ -2,6 +2,7 @@
 told once per outage; stuck syncs are flagged. Mail is read where it ends up: the outbox's "mail.send" rows,
 delivered to the SMTP sink."""
 
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,10 +12,11 @@ from app.crm import services as crm
 from app.db import utcnow
 from app.extensions import db
 from app.mail.models import OutboxMessage
-from app.sync import health
+from app.sync import health, jobs
 from app.sync import services as sync
 from app.sync.models import Calendar, CalendarConnection
-from app.sync.providers.base import Account, RemoteCalendar
+from app.sync.providers import caldav as caldav_provider
+from app.sync.providers.base import Account, AuthRevoked, RemoteCalendar
 from tests import factories
 from tests.conftest import APP_HOST
 from tests.fakes.smtp import smtp_server  # noqa: F401
@@ -241,3 +243,51 @@ def test_an_account_working_again_gets_its_task_events_back(world, mail_dir, req
     db.session.expire_all()
     kinds = db.session.scalars(sa.select(OutboxMessage.kind).where(OutboxMessage.kind == "tasks.sync_all"))
     assert len(list(kinds)) == 2  # the toggle, and the one after the outage
+
+
+def test_a_caldav_server_now_at_a_refused_address_is_inactive_and_told_once(
+    world, mail_dir, request, app, monkeypatch
+):
+    """The account's server now answers from an address Termin refuses (here the deployment stops allowing
+    private ones; a DNS change does the same): the probe and the sync put the account inactive with that
+    reason and tell the rep once, instead of raising on every sweep."""
+    account = CalDAVAccount(request.getfixturevalue("caldav_harness"))
+    connection = connect(account, world)
+    calendar_id = connection.default_calendar.id
+    monkeypatch.setitem(app.config, "CALDAV_ALLOW_PRIVATE", False)
+
+    report = jobs.sync_calendar(calendar_id)
+    db.session.commit()
+    db.session.expire_all()
+    assert report.outcome == "auth_revoked"
+    assert connection.status == "inactive"
+    assert "loopback address" in connection.inactive_reason
+    assert sync.booking_paused_reason(world["acme"], world["rep"])
+
+    probe(connection, times=3)
+    assert connection.status == "inactive"
+    [message] = sent(mail_dir)
+    assert connection.account_email in message["Subject"]
+    assert "loopback address" in message.get_content()
+    assert len(mails()) == 1
+    assert jobs.sync_calendar(calendar_id) is None  # an inactive account is not synced, and nothing raises
+
+    # Allowed again (or back on a public address): the next probe makes it active again.
+    monkeypatch.setitem(app.config, "CALDAV_ALLOW_PRIVATE", True)
+    probe(connection)
+    assert connection.is_active
+
+
+def test_a_refused_address_behind_a_server_name_is_named_in_the_reason(monkeypatch):
+    """What the probe stores: the name and the refused address it resolves to."""
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 443))],
+    )
+    with pytest.raises(
+        caldav_provider.RefusedAddress, match=r"caldav\.example\.com \(10\.1\.2\.3\) is a private"
+    ):
+        caldav_provider.check_server_url("https://caldav.example.com/dav/", allow_private=False)
+    typed = caldav_provider._typed(caldav_provider.RefusedAddress("x is a private address"), "PROPFIND")
+    assert isinstance(typed, AuthRevoked)

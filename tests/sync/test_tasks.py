@@ -17,6 +17,7 @@ from app.mail.models import OutboxMessage
 from app.sync import health, tasks
 from app.sync import services as sync
 from app.sync.models import Calendar, CalendarConnection
+from app.tenants import services as tenant_services
 from tests import factories
 from tests.conftest import APP_HOST
 from tests.fakes import google_calendar, radicale
@@ -381,13 +382,28 @@ def test_a_rep_without_a_seat_cannot_sync_tasks(account, world):
 def test_losing_the_seat_takes_the_events_out(account, world):
     connection = connected_with_task_sync(account, world)
     task = crm.create_task(world["acme"], world["rep"], title="Mine", due_at=DUE)
+    admin = factories.make_user(world["acme"], role="admin")
     db.session.commit()
-    world["rep"].seat = "none"
+    calendar_id = the_task_calendar(connection).external_id
+    assert len(account.events(calendar_id)) == 1
+
+    # The admin's seat change alone queues the clean-up, in its own commit: no probe, no call by hand.
+    tenant_services.set_seat(world["acme"], admin, world["rep"], "none")
     db.session.commit()
-    tasks.queue_task_resync(connection)
-    db.session.commit()
-    assert account.events(the_task_calendar(connection).external_id) == []
+    assert account.events(calendar_id) == []
     assert task.calendar_id is None
+    assert connection.task_sync  # the rep's choice is kept for when the seat comes back
+
+    # A seat again (Service this time): the events come back the same way.
+    tenant_services.set_seat(world["acme"], admin, world["rep"], "service")
+    db.session.commit()
+    assert [e["summary"] for e in account.events(calendar_id)] == ["Mine"]
+    # Sales to Service changes nothing to sync; neither does another rep's seat.
+    before = len(outbox("tasks.sync_all"))
+    tenant_services.set_seat(world["acme"], admin, world["rep"], "sales")
+    tenant_services.set_seat(world["acme"], admin, world["colleague"], "none")
+    db.session.commit()
+    assert len(outbox("tasks.sync_all")) == before
 
 
 def test_the_sub_calendar_is_never_offered_for_bookings_or_availability(account, world):

@@ -127,6 +127,27 @@ class DiscoveryFailed(ValueError):
     """No CalDAV service was found where the rep pointed; the message says what to try next."""
 
 
+class ServerNotFound(DiscoveryFailed):
+    """The server's name does not exist in DNS (a typo, most often); ``host`` is the name."""
+
+    def __init__(self, host: str):
+        super().__init__(f"{host} was not found: no such server name. Check the address for typos.")
+        self.host = host
+
+
+class RefusedAddress(UnsafeServerURL):
+    """The server's name resolves to an address Termin does not reach (private, loopback, ...)."""
+
+
+class ServerAddressRefused(AuthRevoked):
+    """A stored account's server now resolves to a refused address: nothing can reach it until the rep
+    reconnects it to a public server, so the account goes inactive (C11) like a revoked grant."""
+
+
+# Answers of getaddrinfo that mean "no such name" rather than "DNS did not answer right now".
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
 # --- the SSRF guard -----------------------------------------------------------------------------
 
 
@@ -152,9 +173,10 @@ def check_server_url(url: str, allow_private: bool) -> None:
     """Raise UnsafeServerURL unless ``url`` is http(s) on a public address (any address, when allowed).
 
     Every address the host resolves to is checked, so a name with one public and one internal record is
-    refused. A name that does not resolve raises ``socket.gaierror`` (an OSError): unreachable, not
-    unsafe. The check cannot pin the address the connection then uses, so it narrows DNS rebinding to
-    the moment between the two lookups rather than closing it.
+    refused (``RefusedAddress``). A name that does not exist raises ``ServerNotFound``; a lookup that
+    fails for another reason (no answer from DNS) raises ``socket.gaierror`` (an OSError): unreachable,
+    not unsafe. The check cannot pin the address the connection then uses, so it narrows DNS rebinding
+    to the moment between the two lookups rather than closing it.
     """
     try:
         parts = urlsplit(url)
@@ -173,16 +195,21 @@ def check_server_url(url: str, allow_private: bool) -> None:
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
-        infos = socket.getaddrinfo(
-            host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-        )
+        try:
+            infos = socket.getaddrinfo(
+                host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+            )
+        except socket.gaierror as error:
+            if error.errno in _NO_SUCH_NAME:
+                raise ServerNotFound(host) from error
+            raise
         # An IPv6 answer may carry a zone ("fe80::1%eth0"), which ip_address() does not take.
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     for address in addresses:
         reason = _refusal(address)
         if reason:
             shown = host if str(address) == host else f"{host} ({address})"
-            raise UnsafeServerURL(
+            raise RefusedAddress(
                 f"{shown} is a {reason} address; Termin only connects to CalDAV servers on the public "
                 "internet."
             )
@@ -531,6 +558,12 @@ def _status_error(
 
 def _typed(exc: BaseException, what: str, calendar_id: str | None = None) -> BaseException:
     """The ProviderError for a library or transport exception; anything unknown is returned as is."""
+    if isinstance(exc, RefusedAddress):
+        # The server is (now) at an address Termin refuses, which no retry mends: a stored account goes
+        # inactive with this reason; the connect form shows it beside the server address.
+        return ServerAddressRefused(str(exc))
+    if isinstance(exc, ServerNotFound):
+        return TemporarilyUnavailable(f"The CalDAV server's name does not resolve ({what}).")
     if isinstance(exc, ProviderError | UnsafeServerURL):
         return exc
     if isinstance(exc, caldav_error.RateLimitError):
@@ -1304,11 +1337,14 @@ def _principal_at(url: str, username: str, password: str, allow_private: bool, t
         client.close()
 
 
+NAME_DOES_NOT_RESOLVE = "the name does not resolve"
+
+
 def _reason(exc: BaseException) -> str:
     name = type(exc).__name__.lower()
     text = str(exc).lower()
     if isinstance(exc, socket.gaierror) or "name or service not known" in text or "resolve" in text:
-        return "the name does not resolve"
+        return NAME_DOES_NOT_RESOLVE
     if "timeout" in name or "timed out" in text:
         return "the connection timed out"
     if "ssl" in name or "certificate" in text or "ssl" in text:
@@ -1325,18 +1361,23 @@ def discover(
 
     RFC 6764: SRV records for a bare domain, then ``/.well-known/caldav`` (redirects followed), then the
     given path or the root, each asked for its current-user-principal. Raises DiscoveryFailed with
-    advice, AuthRevoked for a refused password, UnsafeServerURL for a forbidden address.
+    advice (``ServerNotFound`` when no name exists), AuthRevoked for a refused password, UnsafeServerURL
+    for a forbidden address.
     """
     text = (url_or_host or "").strip()
     if not text:
         raise DiscoveryFailed("Enter the CalDAV server's address, for example caldav.example.com.")
     unreachable: list[str] = []
+    not_found: list[str] = []
     looked: list[str] = []
     candidates = _candidates(text, allow_private, timeout)
     for base, path in candidates:
         try:
             check_server_url(base, allow_private)
-        except OSError as exc:  # the name does not resolve; UnsafeServerURL is no OSError and goes up
+        except ServerNotFound as exc:
+            not_found.append(exc.host)
+            continue
+        except OSError as exc:  # DNS did not answer; UnsafeServerURL is no OSError and goes up
             unreachable.append(f"{urlsplit(base).netloc} ({_reason(exc)})")
             continue
         probes = [base + path] if path.strip("/") else []
@@ -1361,8 +1402,14 @@ def discover(
                 if principal:
                     return principal
         except OSError as exc:  # niquests' errors are OSErrors; so is a name that does not resolve
-            unreachable.append(f"{urlsplit(base).netloc} ({_reason(exc)})")
-    if len(unreachable) == len(candidates):
+            if _reason(exc) == NAME_DOES_NOT_RESOLVE:
+                not_found.append(urlsplit(base).hostname or base)
+            else:
+                unreachable.append(f"{urlsplit(base).netloc} ({_reason(exc)})")
+    if not_found and len(not_found) == len(candidates):
+        raise ServerNotFound(not_found[0])
+    if len(unreachable) + len(not_found) == len(candidates):
+        unreachable += [f"{host} ({NAME_DOES_NOT_RESOLVE})" for host in not_found]
         raise DiscoveryFailed(
             f"Could not connect to {', '.join(dict.fromkeys(unreachable))}. Check the server address and "
             "port, or try again later if the server is down."
