@@ -3,22 +3,40 @@
 import os
 from pathlib import Path
 
-from flask import Flask, g, redirect, request, session, url_for
-from flask_babel import lazy_gettext
+from flask import Flask, current_app, g, has_request_context, redirect, request, session, url_for
+from flask_babel import format_date, format_time, get_locale, lazy_gettext
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import cli, models  # noqa: F401  (models: every model is mapped before the first query)
 from app import config as config_module
 from app import logs
+from app.crm.views import bp as crm_bp
+from app.domains.tls import bp as tls_bp
+from app.domains.views import bp as domains_bp
 from app.extensions import babel, csrf, db, htmx, login_manager, migrate
-from app.web import assets
+from app.pages import notifications  # noqa: F401  (connects the booking signals to the emails)
+from app.pages.editor import bp as pages_bp
+from app.pages.public import bp as booking_bp
+from app.settings.views import bp as settings_bp
+from app.sweeper import start_in_process
+from app.tenants.views import bp as tenants_bp
+from app.web import assets, outage
+from app.web.assets import bp as assets_bp
+from app.web.boundary import TerminFlask
+from app.web.errors import register_error_handlers
+from app.web.forms import time_zone_names
+from app.web.health import bp as health_bp
+from app.web.htmx import vary_on_hx_request
+from app.web.public import bp as public_bp
+from app.web.tenancy import resolve_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: embedded defaults, then the environment, then ``config``."""
-    app = Flask(
+    app = TerminFlask(
         __name__,
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
@@ -43,15 +61,11 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     if app.config["JOBS_MODE"] == "thread" and not app.config["TESTING"]:
         # The embedded demo has no `make worker`: its sweeper is a thread of the serving process.
-        from app.sweeper import start_in_process
-
         start_in_process(app)
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from app import models  # noqa: F401  (every model must be mapped before the first query)
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
@@ -70,18 +84,6 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.crm.views import bp as crm_bp
-    from app.domains.tls import bp as tls_bp
-    from app.domains.views import bp as domains_bp
-    from app.pages.editor import bp as pages_bp
-    from app.pages.public import bp as booking_bp
-    from app.settings.views import bp as settings_bp
-    from app.tenants.views import bp as tenants_bp
-    from app.web.assets import bp as assets_bp
-    from app.web.errors import register_error_handlers
-    from app.web.health import bp as health_bp
-    from app.web.public import bp as public_bp
-
     app.register_blueprint(tenants_bp)
     app.register_blueprint(crm_bp)
     app.register_blueprint(settings_bp)
@@ -93,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(tls_bp)
     register_error_handlers(app)
+    outage.register(app)
 
     @app.get("/")
     def index():
@@ -102,14 +105,13 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
-    from app.web.htmx import vary_on_hx_request
-    from app.web.tenancy import resolve_host
-
     app.before_request(resolve_host)
     app.after_request(vary_on_hx_request)
 
 
 def select_locale() -> str | None:
+    if not has_request_context():
+        return None  # a job or a command: the default, unless it forces the recipient's
     languages = babel_languages()
     chosen = request.args.get("lang")
     if chosen in languages:
@@ -123,22 +125,18 @@ def select_locale() -> str | None:
 
 
 def select_timezone() -> str | None:
+    if not has_request_context():
+        return None
     if getattr(g, "on_app_host", False) and current_user.is_authenticated:
         return current_user.time_zone
     return None
 
 
 def babel_languages() -> list[str]:
-    from flask import current_app
-
     return current_app.config["LANGUAGES"]
 
 
 def register_template_helpers(app: Flask) -> None:
-    from flask_babel import format_date, format_time, get_locale
-
-    from app.web.forms import time_zone_names
-
     app.jinja_env.globals.update(get_locale=get_locale, time_zone_names=time_zone_names)
 
     @app.template_filter("when")
@@ -148,6 +146,4 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from app.cli import register
-
-    register(app)
+    cli.register(app)

@@ -1,13 +1,17 @@
-"""``flask`` commands: the embedded demo's, and the background job processes (`make worker` runs both)."""
+"""``flask`` commands of the application. The job processes' commands (``flask worker``, ``flask sweep``) are
+in workers/commands.py, registered as a Flask CLI plugin, since the workers import the app and not the
+reverse."""
 
 import os
 
 import click
 from flask import Flask
 
-from app import demo, demo_calendar
-from app.extensions import db
+from app import demo, demo_calendar, transaction
+from app.pages.links import page_url
+from app.pages.paths import page_path
 from app.sync import services as sync
+from app.web.links import app_host_url, external_url
 
 
 def register(app: Flask) -> None:
@@ -15,17 +19,13 @@ def register(app: Flask) -> None:
     def seed_demo_command():
         """Create the demo tenant (once), connect its rep's calendar, and print where to sign in."""
         seeded = demo.seed_demo()
-        db.session.commit()
+        transaction.checkpoint()
         try:
-            calendar_note = demo.connect_demo_calendar(seeded.rep)
-            db.session.commit()
+            calendar_note = demo.connect_demo_calendar(seeded.rep, app.instance_path)
+            transaction.checkpoint()
         except Exception as error:  # the demo still runs without its calendar; say why
-            db.session.rollback()
+            transaction.rollback()
             calendar_note = f"NOT connected ({error}); is Radicale running? `flask demo-calendar start`"
-        from app.pages.links import page_url
-        from app.pages.services import page_path
-        from app.web.links import app_host_url, external_url
-
         # Links made outside a request take their port from PUBLIC_PORT (`make run` sets it); the demo
         # serves on PORT.
         if not app.config["PUBLIC_PORT"]:
@@ -48,7 +48,7 @@ def register(app: Flask) -> None:
     def rotate_secrets_command():
         """Re-encrypt stored calendar secrets with the first key of TERMIN_ENCRYPTION_KEYS."""
         count = sync.rotate_secrets()
-        db.session.commit()
+        transaction.checkpoint()
         click.echo(f"Re-encrypted {count} calendar secret(s) with the newest key.")
 
     @app.cli.command("demo-calendar")
@@ -58,38 +58,8 @@ def register(app: Flask) -> None:
         if action == "start":
             started = demo_calendar.start(app.instance_path)
             click.echo(
-                f"Radicale {'started' if started else 'already running'} on {demo_calendar.base_url()}"
+                f"Radicale {'started' if started else 'already running'} on "
+                f"{demo_calendar.base_url(app.instance_path)}"
             )
         else:
             demo_calendar.stop(app.instance_path)
-
-    @app.cli.command("worker")
-    @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
-    def worker_command(burst):
-        """Run an RQ worker on the sync, writes and mail queues (needs REDIS_URL); see workers/worker.py."""
-        from workers.worker import main
-
-        main(burst=burst)
-
-    @app.cli.command("worker-check")
-    @click.option(
-        "--max-age", default=60.0, show_default=True, help="Seconds since the worker's last heartbeat."
-    )
-    def worker_check_command(max_age):
-        """Health check: exit 0 if an RQ worker on this host heartbeated within --max-age seconds, else 1."""
-        from workers.worker import check
-
-        healthy, message = check(app, max_age)
-        click.echo(message)
-        raise SystemExit(0 if healthy else 1)
-
-    @app.cli.command("sweep")
-    @click.option("--once", is_flag=True, help="Sweep once and exit instead of every SWEEP_INTERVAL_SECONDS.")
-    def sweep_command(once):
-        """Queue again every due job Redis does not hold (syncs, outbox deliveries, health probes, domain
-        checks)."""
-        from workers.sweeper import main
-
-        counts = main(app, once=once)
-        if counts is not None:
-            click.echo(" ".join(f"{kind}={count}" for kind, count in counts.items()))

@@ -9,6 +9,8 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ENV_PREFIX = "TERMIN"
 
 
@@ -22,6 +24,11 @@ def defaults(instance_path: str) -> dict:
         "ENV": "development",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{Path(instance_path) / 'termin.db'}",
         "REDIS_URL": None,
+        # A pooled connection is tested before use, so the first requests after a PostgreSQL restart get a
+        # fresh one instead of failing on a dead one.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # What a 503 (PostgreSQL or Redis unavailable, app/web/outage.py) asks clients to wait.
+        "OUTAGE_RETRY_AFTER_SECONDS": 10,
         # The host that serves the application itself; every other host must be a verified tenant domain.
         "APP_HOST": "app.localhost",
         "PREFERRED_URL_SCHEME": "http",
@@ -138,6 +145,10 @@ def finalise(config: dict, instance_path: str) -> None:
     """Fill derived settings and refuse to start a production app that lacks a required one."""
     config["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(config["SQLALCHEMY_DATABASE_URI"])
     config["APP_HOST"] = config["APP_HOST"].strip().lower()
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # An unreachable server answers a 503 within seconds instead of holding the request for minutes.
+        options = config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
     if config["JOBS_MODE"] is None:
         config["JOBS_MODE"] = "rq" if config.get("REDIS_URL") or config["ENV"] == "production" else "thread"
     if config["CALDAV_ALLOW_PRIVATE"] is None:
@@ -174,6 +185,4 @@ def _local_secret(name: str, instance_path: str, make) -> str:
 
 
 def _fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
     return Fernet.generate_key().decode()

@@ -110,15 +110,26 @@ def seed_default_page(rep: User, domain: Domain) -> SchedulingPage:
     return page
 
 
-def connect_demo_calendar(rep: User) -> str:
-    """Connect the demo rep to the local Radicale (once), with Team checked for availability."""
-    if sync.list_connections(rep.tenant, rep):
-        return "already connected"
-    demo_calendar.create_calendars()
+def connect_demo_calendar(rep: User, instance_path: str) -> str:
+    """Connect the demo rep to this checkout's Radicale (once), with Team checked for availability.
+
+    Already connected: when Radicale had to move to another port since (the old one was taken), the
+    connection follows it and its calendars are checked again, so they are active again."""
+    url = demo_calendar.base_url(instance_path)
+    demo_calendar.create_calendars(instance_path)
+    connections = sync.list_connections(rep.tenant, rep)
+    if connections:
+        ours = next(
+            (c for c in connections if c.provider == "caldav" and c.username == demo_calendar.USER), None
+        )
+        if ours is None or ours.server_url.startswith(url):
+            return "already connected"
+        sync.move_caldav_server(rep.tenant, rep, ours, url)
+        return f"moved to {url}"
     connection = sync.connect_caldav(
         rep.tenant,
         rep,
-        server_url=demo_calendar.base_url(),
+        server_url=url,
         username=demo_calendar.USER,
         password=demo_calendar.PASSWORD,
     )
@@ -133,4 +144,4 @@ def connect_demo_calendar(rep: User) -> str:
     )
     sync.save_choices(rep.tenant, rep, connection, choices)
     sync.request_connection_sync(connection)
-    return f"connected to {demo_calendar.base_url()} (Work is the default, Team is checked for availability)"
+    return f"connected to {url} (Work is the default, Team is checked for availability)"

@@ -1,7 +1,6 @@
-"""Extension objects, created unbound; create_app() binds them to an app. Plus the after-commit hook."""
+"""Extension objects, created unbound; create_app() binds them to an app."""
 
 import sqlite3
-from collections.abc import Callable
 
 from flask_babel import Babel
 from flask_htmx import HTMX
@@ -11,7 +10,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db import Base
 
@@ -26,30 +24,6 @@ babel = Babel()
 # this long for it instead of failing with "database is locked" (a 500). A booking holds the lock for
 # milliseconds, a demo calendar sync for a second or two.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-def call_after_commit(fn: Callable[[], None]) -> None:
-    """Run ``fn`` once the current transaction commits; drop it if the transaction rolls back.
-
-    Side effects (enqueueing a job that reads the rows we just wrote) must not race the commit.
-    """
-    session = db.session()  # the real Session behind the scoped proxy
-    if not session.in_transaction():
-        session.begin()
-    session.info.setdefault("after_commit", []).append(fn)
-
-
-@event.listens_for(Session, "after_commit")
-def _run_after_commit(session: Session) -> None:
-    for fn in session.info.pop("after_commit", []):
-        fn()
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _drop_after_rollback(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        # The outermost transaction ended without a commit (a commit has already run and emptied the list).
-        session.info.pop("after_commit", None)
 
 
 @event.listens_for(Engine, "connect")

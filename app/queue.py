@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
 
-from app.extensions import call_after_commit
+from app import transaction
 
 QUEUES = ("sync", "writes", "mail")
 log = logging.getLogger(__name__)
@@ -27,7 +27,16 @@ def enqueue(queue: str, func: str, *args, job_id: str | None = None) -> None:
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
     app = current_app._get_current_object()
-    call_after_commit(lambda: dispatch(app, queue, func, args, job_id))
+    transaction.call_after_commit(lambda: _dispatch_or_log(app, queue, func, args, job_id))
+
+
+def _dispatch_or_log(app: Flask, queue: str, func: str, args: Sequence, job_id: str | None) -> None:
+    try:
+        dispatch(app, queue, func, args, job_id)
+    except Exception:
+        # Redis down (or the job failing, when jobs run eagerly): what the job is for is committed, and the
+        # sweeper offers it again from the database.
+        log.exception("job %s%r not dispatched; the sweeper will offer it again", func, tuple(args))
 
 
 def dispatch(app: Flask, queue: str, func: str, args: Sequence, job_id: str | None = None) -> None:
@@ -52,8 +61,9 @@ def dispatch(app: Flask, queue: str, func: str, args: Sequence, job_id: str | No
 
 
 def run(app: Flask, func: str, args: Sequence) -> None:
-    """Run one job in its own app context, so it has its own database session, as an RQ worker would."""
-    with app.app_context():
+    """Run one job in its own app context, so it has its own database session, as an RQ worker would, inside
+    the job's transaction boundary (one commit at its end, a rollback if it raises)."""
+    with app.app_context(), transaction.job():
         resolve(func)(*args)
 
 

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from app import demo
 from app.extensions import db
+from app.pages import paths
 from app.pages import services as pages
 from app.pages.models import SchedulingPage
 from tests.conftest import APP_HOST
@@ -23,8 +24,8 @@ def test_seed_creates_the_reps_default_page_on_the_demo_domain(app_ctx):
     assert page.domain == seeded.domain
     assert seeded.domain.is_verified
     assert "Disallow: /meetings*" in seeded.domain.robots_txt
-    assert pages.page_host(page, APP_HOST) == demo.DEMO_DOMAIN
-    assert pages.page_path(page) == f"/meetings/{seeded.rep.page_slug}"
+    assert paths.page_host(page, APP_HOST) == demo.DEMO_DOMAIN
+    assert paths.page_path(page) == f"/meetings/{seeded.rep.page_slug}"
     assert page.time_zone == "Europe/Warsaw"
     assert page.durations == [30, 60]
     assert [q["id"] for q in page.questions] == ["q1", "q2"]
@@ -75,7 +76,7 @@ def test_a_page_the_rep_changed_is_kept(app_ctx):
 
 
 def test_seed_demo_prints_the_page_and_robots_urls(app, monkeypatch):
-    monkeypatch.setattr(demo, "connect_demo_calendar", lambda rep: "skipped in tests")
+    monkeypatch.setattr(demo, "connect_demo_calendar", lambda rep, instance_path: "skipped in tests")
     monkeypatch.setitem(app.config, "PUBLIC_PORT", None)
 
     result = app.test_cli_runner().invoke(args=["seed-demo"], env={"PORT": "8000"})

@@ -11,8 +11,9 @@ queues, taken round-robin so a backlog of syncs never holds up mail, with its ow
 not cross a fork: with ``NullPool`` the parent never holds one, and each job opens and closes its own.
 ``AppWorker.perform_job`` runs in the horse around RQ's bookkeeping and the job function; it pushes a fresh
 ``app.app_context()`` for that one job, so the job's ``db.session`` is its own and is removed when the job
-ends, and sets the job's log context (its id; no tenant until the job names one with ``app.queue.log_tenant``
-or loads its first tenant-owned row). The job functions stay plain functions of ids, named by dotted path
+ends (``BoundaryJob`` commits it once when the job function returns, rolls it back when it raises), and
+sets the job's log context (its id; no tenant until the job names one with ``app.queue.log_tenant`` or
+loads its first tenant-owned row). The job functions stay plain functions of ids, named by dotted path
 (``app.sync.jobs.sync_calendar``): nothing creates an app when they are imported, and the same functions run
 under JOBS_MODE "thread" and "eager" through ``app.queue.run``, which pushes the app context the same way.
 
@@ -38,7 +39,7 @@ from rq.job import Job
 from rq.worker import DequeueStrategy
 from sqlalchemy.pool import NullPool
 
-from app import create_app
+from app import create_app, transaction
 from app.logs import configure_logging, job_log_context, log_tenant_of_loaded_rows
 from app.queue import QUEUES, redis
 
@@ -48,8 +49,19 @@ WORKER_TTL = 35
 JOB_MODULES = ("app.sync.jobs", "app.mail.jobs", "app.sync.health", "app.domains.jobs")
 
 
+class BoundaryJob(Job):
+    """A job whose function runs inside the job's transaction boundary: one commit at its end, a rollback if
+    it raises (app/transaction.py)."""
+
+    def perform(self):
+        with transaction.job():
+            return super().perform()
+
+
 class AppWorker(Worker):
     """A forking RQ worker whose horse performs each job inside a fresh app context of ``app``."""
+
+    job_class = BoundaryJob
 
     def __init__(self, *args, app: Flask | None = None, **kwargs):
         super().__init__(*args, **kwargs)

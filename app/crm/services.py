@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.crm.models import Contact, Meeting, MeetingContact, Task
 from app.db import utcnow
+from app.errors import DuplicateEmail
 from app.extensions import db
 from app.sync import tasks as task_sync
 from app.sync import writes as calendar_writes
@@ -15,20 +16,6 @@ from app.tenants.models import Tenant, User
 
 PAGE_SIZE = 50
 MAX_PAGE = 100_000  # keeps OFFSET inside PostgreSQL's bigint whatever ?page= a request carries
-
-
-class CrmError(Exception):
-    field: str | None = None
-
-
-class DuplicateEmail(CrmError):
-    """Another contact of the tenant already has this email; ``existing`` is that contact."""
-
-    field = "email"
-
-    def __init__(self, existing: Contact | None):
-        super().__init__("duplicate contact email")
-        self.existing = existing
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from flask_login import current_user, login_required
 
 from app.crm import services
 from app.crm.forms import ContactForm, MeetingForm, TaskForm
-from app.extensions import db
 from app.web.htmx import hx_redirect, is_fragment_request, render_page_or_fragment
 
 bp = Blueprint("crm", __name__, url_prefix="/crm")
@@ -40,7 +39,6 @@ def new_contact():
         except services.DuplicateEmail as error:
             _explain_duplicate(form, error)
         else:
-            db.session.commit()
             flash(_("Contact %(name)s created.", name=contact.display_name), "success")
             return hx_redirect(url_for("crm.contact", contact_id=contact.id))
     return render_page_or_fragment(
@@ -82,7 +80,6 @@ def edit_contact(contact_id: int):
         except services.DuplicateEmail as error:
             _explain_duplicate(form, error)
         else:
-            db.session.commit()
             flash(_("Contact saved."), "success")
             return hx_redirect(url_for("crm.contact", contact_id=contact.id))
     return render_page_or_fragment(
@@ -105,7 +102,6 @@ def log_meeting(contact_id: int):
             end_at=form.end_at,
             notes=form.notes.data or "",
         )
-        db.session.commit()
         form = MeetingForm(formdata=None, time_zone=current_user.time_zone)
         status = 200
     else:
@@ -129,7 +125,6 @@ def create_task(contact_id: int):
         services.create_task(
             _tenant(), current_user, title=form.title.data, contact=contact, due_at=form.due_at
         )
-        db.session.commit()
         form = TaskForm(formdata=None, time_zone=current_user.time_zone)
         status = 200
     else:
@@ -152,7 +147,6 @@ def meeting(meeting_id: int):
 def cancel_meeting(meeting_id: int):
     meeting = services.get_meeting(_tenant(), meeting_id) or abort(404)
     services.cancel_meeting(_tenant(), meeting)
-    db.session.commit()
     flash(_("Meeting cancelled."), "success")
     return hx_redirect(url_for("crm.meeting", meeting_id=meeting.id))
 
@@ -167,7 +161,6 @@ def tasks():
 def complete_task(task_id: int):
     task = services.get_task(_tenant(), task_id) or abort(404)
     services.complete_task(_tenant(), task)
-    db.session.commit()
     return _task_answer(task)
 
 
@@ -175,7 +168,6 @@ def complete_task(task_id: int):
 def reopen_task(task_id: int):
     task = services.get_task(_tenant(), task_id) or abort(404)
     services.reopen_task(_tenant(), task)
-    db.session.commit()
     return _task_answer(task)
 
 

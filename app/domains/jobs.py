@@ -18,4 +18,3 @@ def check_domain(domain_id: int) -> None:
     services.verify_domain(domain, utcnow())
     if domain.status != before:
         log.info("domain %s (%s): %s -> %s", domain.id, domain.hostname, before, domain.status)
-    db.session.commit()

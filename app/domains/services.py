@@ -28,6 +28,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app.domains import dns
+from app.errors import DomainError
 from app.extensions import db
 from app.tenants.models import Domain, Tenant, User
 
@@ -44,14 +45,6 @@ DEFAULTS = {
 }
 
 
-class DomainError(Exception):
-    """A request the domain manager refuses; ``field`` names the input at fault."""
-
-    def __init__(self, code: str, field: str | None = "hostname", **params):
-        super().__init__(code)
-        self.code, self.field, self.params = code, field, params
-
-
 def _setting(name: str) -> int:
     # 0 is a real value here (a grace period of none), so only a missing setting takes the default.
     value = current_app.config.get(name)
@@ -65,32 +58,32 @@ def normalise_hostname(raw: str) -> str:
     """The one stored spelling of a domain an admin typed, or ``DomainError`` saying what is wrong."""
     text = (raw or "").strip()
     if not text:
-        raise DomainError("required")
+        raise DomainError("domain_required")
     if "://" in text or any(c in text for c in "/?#@:") or any(c.isspace() for c in text):
-        raise DomainError("not_a_name")
+        raise DomainError("domain_not_a_name")
     text = text.rstrip(".")
     try:
         ipaddress.ip_address(text)
     except ValueError:
         pass
     else:
-        raise DomainError("ip_address")
+        raise DomainError("domain_ip_address")
     if len(text) > MAX_HOSTNAME:
-        raise DomainError("too_long", limit=MAX_HOSTNAME)
+        raise DomainError("domain_too_long", limit=MAX_HOSTNAME)
     try:
         ascii_name = idna.encode(text, uts46=True).decode("ascii").lower()
     except (idna.IDNAError, UnicodeError):
-        raise DomainError("invalid") from None
+        raise DomainError("domain_invalid") from None
     if len(ascii_name) > MAX_HOSTNAME:
-        raise DomainError("too_long", limit=MAX_HOSTNAME)
+        raise DomainError("domain_too_long", limit=MAX_HOSTNAME)
     labels = ascii_name.split(".")
     if len(labels) < 2:
-        raise DomainError("single_label")
+        raise DomainError("domain_single_label")
     if not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
-        raise DomainError("invalid")
+        raise DomainError("domain_invalid")
     app_host = current_app.config["APP_HOST"]
     if ascii_name == app_host or ascii_name.endswith("." + app_host):
-        raise DomainError("app_host")
+        raise DomainError("domain_app_host")
     return ascii_name
 
 
@@ -141,7 +134,7 @@ def _verified_elsewhere(hostname: str, tenant_id: int) -> bool:
 
 def _require_admin(tenant: Tenant, actor: User) -> None:
     if not actor.is_admin or actor.tenant_id != tenant.id:
-        raise DomainError("admins_only", field=None)
+        raise DomainError("domain_admins_only", field=None)
 
 
 def pointing_target() -> tuple[str, list[str]]:
@@ -160,12 +153,12 @@ def add_domain(tenant: Tenant, actor: User, raw: str) -> Domain:
     _require_admin(tenant, actor)
     hostname = normalise_hostname(raw)
     if _verified_elsewhere(hostname, tenant.id):
-        raise DomainError("taken")
+        raise DomainError("domain_taken")
     domain = db.session.scalar(
         sa.select(Domain).where(Domain.tenant_id == tenant.id, Domain.hostname == hostname)
     )
     if domain is not None and domain.status != "removed":
-        raise DomainError("already_added")
+        raise DomainError("domain_already_added")
     if domain is None:
         domain = Domain(tenant_id=tenant.id, hostname=hostname)
         db.session.add(domain)
@@ -259,9 +252,9 @@ def set_robots(tenant: Tenant, actor: User, domain: Domain, text: str) -> Domain
     _require_admin(tenant, actor)
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
     if len(text) > MAX_ROBOTS:
-        raise DomainError("robots_too_long", field="robots_txt", limit=MAX_ROBOTS)
+        raise DomainError("domain_robots_too_long", field="robots_txt", limit=MAX_ROBOTS)
     if "\x00" in text:
-        raise DomainError("robots_binary", field="robots_txt")
+        raise DomainError("domain_robots_binary", field="robots_txt")
     text = text.strip()
     domain.robots_txt = text + "\n" if text else None
     db.session.flush()

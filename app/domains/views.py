@@ -8,7 +8,6 @@ from flask_login import current_user
 from app.db import utcnow
 from app.domains import services
 from app.domains.forms import AddDomainForm, RobotsForm
-from app.extensions import db
 from app.tenants.models import Domain
 from app.tenants.views import admin_required
 from app.web.htmx import is_fragment_request
@@ -16,30 +15,12 @@ from app.web.public import DEFAULT_DOMAIN_ROBOTS
 
 bp = Blueprint("domains", __name__, url_prefix="/settings/domains")
 
-ERRORS = {
-    "required": _l("Enter a domain, like meet.example.com."),
-    "not_a_name": _l("Enter only the domain name, like meet.example.com: no http://, path, port or spaces."),
-    "ip_address": _l("An IP address cannot be verified; enter a domain name."),
-    "too_long": _l("A domain name has at most %(limit)s characters."),
-    "invalid": _l("This is not a valid domain name."),
-    "single_label": _l("Enter a full domain name with a dot, like example.com."),
-    "app_host": _l("That is Termin's own address; enter your company's domain."),
-    "taken": _l("This domain is already connected to another Termin account."),
-    "already_added": _l("You have already added this domain."),
-    "admins_only": _l("Only an admin can manage domains."),
-    "robots_too_long": _l("robots.txt may have at most %(limit)s characters."),
-    "robots_binary": _l("robots.txt must be plain text."),
-}
 REASONS = {
     "missing": _l("No TXT record was found at %(name)s. DNS changes can take a few minutes (rarely hours)."),
     "wrong_value": _l("The TXT record at %(name)s holds “%(found)s”, not the value shown here."),
     "unreachable": _l("DNS did not answer in time; nothing changed. Termin tries again on its own."),
     "taken": _l("Another Termin account verified this domain first."),
 }
-
-
-def error_text(error: services.DomainError) -> str:
-    return str(ERRORS[error.code]) % error.params if error.params else str(ERRORS[error.code])
 
 
 def reason_text(domain: Domain) -> str | None:
@@ -89,9 +70,8 @@ def add():
     try:
         domain = services.add_domain(current_user.tenant, current_user, form.hostname.data)
     except services.DomainError as error:
-        form.hostname.errors.append(error_text(error))
+        form.hostname.errors.append(error.message)
         return _render(form, 422)
-    db.session.commit()
     return _render(added=domain)
 
 
@@ -100,7 +80,6 @@ def add():
 def verify(domain_id: int):
     domain = _domain_or_404(domain_id)
     services.verify_domain(domain, utcnow())
-    db.session.commit()
     return _render()
 
 
@@ -109,7 +88,6 @@ def verify(domain_id: int):
 def remove(domain_id: int):
     domain = _domain_or_404(domain_id)
     services.remove_domain(current_user.tenant, current_user, domain, utcnow())
-    db.session.commit()
     return _render()
 
 
@@ -123,9 +101,8 @@ def robots(domain_id: int):
         try:
             services.set_robots(current_user.tenant, current_user, domain, form.robots_txt.data)
         except services.DomainError as error:
-            form.robots_txt.errors.append(error_text(error))
+            form.robots_txt.errors.append(error.message)
         else:
-            db.session.commit()
             saved = True
     return _render_robots(domain, form, saved)
 
@@ -139,7 +116,6 @@ def keep_pages_out(domain_id: int):
     if not form.validate_on_submit():
         return _render_robots(domain, form, False)
     services.keep_pages_out_of_search(current_user.tenant, current_user, domain)
-    db.session.commit()
     return _render_robots(domain, RobotsForm(formdata=None, data={"robots_txt": domain.robots_txt}), True)
 
 

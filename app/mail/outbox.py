@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from app import leases
+from app import leases, transaction
 from app.db import utcnow
 from app.extensions import db
 from app.mail.models import OutboxMessage
@@ -176,7 +176,7 @@ def deliver(message_id: int, *, now: datetime) -> OutboxMessage | None:
     message.attempts += 1
     message.next_attempt_at = now + leases.lease_length()
     attempt = message.attempts
-    db.session.commit()  # "sending, attempt n" is on record before the handler talks to anyone
+    transaction.checkpoint()  # "sending, attempt n" is on record before the handler talks to anyone
     log.info("outbox %s (%s, tenant %s): attempt %s", message.id, message.kind, message.tenant_id, attempt)
     token = _current.set(_Attempt(message, now))
     # The savepoint keeps a handler's half-done writes out of the row's outcome when it crashes.
@@ -230,7 +230,7 @@ def accepted(remaining: dict | None = None) -> None:
         _mark_delivered(attempt.message, attempt.now)
     else:
         attempt.message.payload = copy.deepcopy(remaining)
-    db.session.commit()
+    transaction.checkpoint()
 
 
 def _mark_delivered(message: OutboxMessage, now: datetime) -> None:

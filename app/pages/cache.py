@@ -38,6 +38,9 @@ from flask import Flask, Response, current_app, g, has_app_context, request, ses
 from flask_babel import get_locale
 
 from app.extensions import db
+from app.pages.models import Booking, SchedulingPage
+from app.tenants.models import Domain, Tenant, User
+from app.web import tenancy
 from app.web.htmx import is_fragment_request
 
 EXTENSION = "termin.page_cache"
@@ -211,9 +214,6 @@ _DROPS = "termin.page_cache.drops"
 
 def _collect(session, _flush_context) -> None:
     """after_flush: note the pages and tenants whose public answers the flushed rows change."""
-    from app.pages.models import Booking, SchedulingPage
-    from app.tenants.models import Domain, Tenant, User
-
     drops = session.info.setdefault(_DROPS, {"pages": set(), "tenants": set(), "hosts": set()})
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Booking):
@@ -232,11 +232,11 @@ def _collect(session, _flush_context) -> None:
 
 def _apply(session) -> None:
     """after_commit: drop what the committed transaction changed (in this process; others wait the TTL)."""
+    if session.in_nested_transaction():
+        return  # only a SAVEPOINT was released; the transaction around it may still roll back
     drops = session.info.pop(_DROPS, None)
     if not drops or not has_app_context():
         return
-    from app.web import tenancy
-
     page_cache().drop(page_ids=drops["pages"], tenant_ids=drops["tenants"])
     tenancy.forget_hosts(drops["hosts"], drops["tenants"])
 

@@ -14,8 +14,7 @@ from markupsafe import escape
 
 from app.db import utcnow
 from app.domains.services import verified_domains
-from app.extensions import db
-from app.pages import links, services
+from app.pages import links, paths, services
 from app.pages.forms import CancelBookingForm, PageForm, RepLimitsForm, SwitchForm, UserSlugForm
 from app.pages.models import Booking, SchedulingPage
 from app.tenants import services as tenants
@@ -143,10 +142,8 @@ def rep_limits():
         try:
             services.set_rep_limits(current_user, form.limits())
         except services.PagesError as error:
-            db.session.rollback()
             getattr(form, error.field, form.time_off).errors.append(error.message)
         else:
-            db.session.commit()
             flash(_("Your hours are saved; every page uses them."), "success")
             return redirect(url_for("pages.rep_limits"), 303)
     elif request.method == "GET":
@@ -162,13 +159,9 @@ def change_slug():
         old = current_user.page_slug
         try:
             services.change_user_slug(current_user, form.page_slug.data)
-        except services.PagesError:
-            db.session.rollback()
-            form.page_slug.errors.append(
-                _("“%(slug)s” is already taken; choose another.", slug=form.page_slug.data)
-            )
+        except services.PagesError as error:
+            form.page_slug.errors.append(error.message)
         else:
-            db.session.commit()
             if current_user.page_slug != old:
                 flash(
                     _(
@@ -191,7 +184,6 @@ def switch():
         return _index(status=422)
     disabled = form.disabled.data == "1"
     services.set_pages_disabled(current_user, disabled)
-    db.session.commit()
     if disabled:
         flash(_("Your scheduling pages are off. Visitors see that they are not available."), "success")
     else:
@@ -211,7 +203,6 @@ def company_switch():
         services.set_tenant_pages_disabled(_tenant(), current_user, disabled)
     except services.PagesError:
         abort(403)
-    db.session.commit()
     if disabled:
         flash(_("Every scheduling page of the company is off."), "success")
     else:
@@ -256,26 +247,22 @@ def _explain(form: PageForm, error: services.PagesError, owner: User) -> None:
             message = _(
                 "Your page “%(title)s” already uses this link (%(path)s); choose another.",
                 title=holder.title,
-                path=services.page_path(holder),
+                path=paths.page_path(holder),
             )
         elif holder is not None:
             message = _(
                 "%(name)s's page “%(title)s” already uses this link (%(path)s); choose another.",
                 name=owner.name,
                 title=holder.title,
-                path=services.page_path(holder),
+                path=paths.page_path(holder),
             )
         else:
             message = _("This link is not available; choose another.")
         form.slug.errors = [*form.slug.errors, message]
-    elif error.field == "domain_id":
-        form.domain_id.errors = [_("Choose the app's address or one of your company's verified domains.")]
-    elif error.field == "redirect_url":
-        form.redirect_url.errors = [_("Use a web address starting with http:// or https://.")]
-    elif error.field == "time_zone":
-        form.time_zone.errors = [_("Choose a time zone from the list, such as Europe/Warsaw.")]
+    elif error.field in ("domain_id", "redirect_url"):
+        getattr(form, error.field).errors = [error.message]
     else:
-        form.weekly_errors.append(_("These hours cannot be used: %(detail)s", detail=error.message))
+        form.weekly_errors.append(error.message)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -293,10 +280,8 @@ def new_page():
         try:
             page = services.create_page(_tenant(), owner, form.settings([]))
         except services.PagesError as error:
-            db.session.rollback()
             _explain(form, error, owner)
         else:
-            db.session.commit()
             if _is_own(owner):
                 flash(_("Page “%(title)s” created.", title=page.title), "success")
                 return redirect(url_for("pages.share", page_id=page.id), 303)
@@ -320,10 +305,8 @@ def edit_page(page_id: int):
         try:
             services.update_page(_tenant(), page, form.settings(list(page.questions)))
         except services.PagesError as error:
-            db.session.rollback()
             _explain(form, error, owner)
         else:
-            db.session.commit()
             if _is_own(owner):
                 flash(_("Page “%(title)s” saved.", title=page.title), "success")
                 return redirect(url_for("pages.share", page_id=page.id), 303)
@@ -351,7 +334,6 @@ def make_default(page_id: int):
     page = _page_or_404(page_id)
     owner = page.owner
     services.set_default_page(_tenant(), owner, page)
-    db.session.commit()
     if _is_own(owner):
         flash(_("“%(title)s” is now your default page.", title=page.title), "success")
     else:
@@ -370,7 +352,6 @@ def delete_page(page_id: int):
             return render_template("pages/delete.html", page=page, own=own, form=form), 422
         title = page.title
         services.delete_page(_tenant(), page)
-        db.session.commit()
         flash(_("Page “%(title)s” deleted. Meetings booked on it stay.", title=title), "success")
         return _back_to_list(owner)
     return render_template("pages/delete.html", page=page, own=own, form=form)
@@ -389,7 +370,6 @@ def cancel_booking(booking_id: int):
             return render_template("pages/cancel_booking.html", booking=booking, form=form), 422
         if booking.is_confirmed:
             services.cancel_booking(booking, reason=form.reason.data or "", by_visitor=False, now=utcnow())
-            db.session.commit()
             flash(_("Meeting with %(name)s cancelled.", name=booking.visitor_name), "success")
         return redirect(url_for("pages.index"), 303)
     return render_template("pages/cancel_booking.html", booking=booking, form=form)

@@ -7,7 +7,7 @@ afterwards follows it, while the old host answers 301 to the new one.
 from flask import current_app
 
 from app.pages.models import Booking, SchedulingPage
-from app.pages.services import page_host, page_path
+from app.pages.paths import page_host, page_path
 from app.web.links import external_url
 
 

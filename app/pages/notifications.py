@@ -13,6 +13,10 @@ invitations still share one.
 
 Links are built when the mail is made (D3): the visitor's on the page's current host (``links``), the
 rep's on the app host. The mails are plain text, like every other mail Termin sends.
+
+The booking services do not call these: they send ``app.pages.signals`` and the four handlers here are
+connected to them (this module is imported by ``create_app``), so the services need not import what
+depends on them.
 """
 
 from datetime import datetime
@@ -26,7 +30,7 @@ from flask_babel import gettext as _
 from app.crm.models import Meeting
 from app.extensions import db
 from app.mail import imip, smtp
-from app.pages import links
+from app.pages import links, signals
 from app.pages.models import Booking, BookingAttempt, SchedulingPage
 from app.sync import writes
 from app.sync.models import Calendar
@@ -35,6 +39,7 @@ from app.tenants.models import User
 from app.web.links import app_host_url
 
 
+@signals.booking_confirmed.connect
 def booking_confirmed(booking: Booking, token: str) -> None:
     """The visitor's confirmation (with the invitation and the links) and the rep's notice."""
     meeting = booking.meeting
@@ -78,6 +83,7 @@ def booking_confirmed(booking: Booking, token: str) -> None:
         )
 
 
+@signals.booking_rescheduled.connect
 def booking_rescheduled(
     booking: Booking, token: str, *, previous_start: datetime, previous_end: datetime
 ) -> None:
@@ -122,6 +128,7 @@ def booking_rescheduled(
         )
 
 
+@signals.booking_cancelled.connect
 def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
     """The visitor always gets the CANCEL that takes the meeting out of their calendar; when they cancelled
     it themselves the rep is told, with their reason; when the rep did, the visitor gets a link to book again.
@@ -165,6 +172,7 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
         )
 
 
+@signals.booking_attempted_while_paused.connect
 def booking_attempted_while_paused(page: SchedulingPage, attempt: BookingAttempt) -> None:
     """C11: tell the rep someone tried to book while booking is paused, why, and how to fix it.
 

@@ -49,21 +49,22 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from app.db import utcnow
-from app.extensions import csrf, db
-from app.pages import availability, notifications
+from app.errors import message as error_message
+from app.extensions import csrf
+from app.pages import availability, notifications, paths
 from app.pages import cache as page_cache
 from app.pages import services as pages
 from app.pages.links import booking_host, manage_url, page_url
 from app.pages.models import Booking, SchedulingPage
 from app.pages.public_forms import ANSWER_MAX, CONTROL_CHARACTERS, booking_form, question_field_name
 from app.web import errors as web_errors
+from app.web import outage
 from app.web.forms import time_zone_names
 from app.web.htmx import is_fragment_request
 from app.web.links import external_url
@@ -80,44 +81,6 @@ MANAGE_TOKEN_SALT = b"termin.booking.manage"
 # A lost slot (409) offers at most this many other times, from its own day or the next days with any.
 MAX_ALTERNATIVES, ALTERNATIVE_DAYS = 12, 14
 PICKER_LOOKAHEAD_MONTHS = 2  # with no month asked, the first of this month and the next two with a slot
-
-# The services speak English; these are their messages as the visitor reads them.
-SERVICE_MESSAGES = {
-    "That time is in the past.": _l("That time is in the past."),
-    "That time is not offered on this page; pick one of the times shown.": _l(
-        "That time is not offered on this page; pick one of the times shown."
-    ),
-    "Someone has just booked that time; please pick another.": _l(
-        "Someone has just booked that time; please pick another."
-    ),
-    "That day is fully booked; please pick another day.": _l(
-        "That day is fully booked; please pick another day."
-    ),
-    "Please tick the consent box to book.": _l("Please tick the consent box to book."),
-    "This form was already used for another booking; reload the page.": _l(
-        "This form was already used for another booking; reload the page."
-    ),
-    "This scheduling page is not available.": _l("This scheduling page is not available."),
-    "This booking was cancelled.": _l("This booking was cancelled."),
-    "The page this meeting was booked on no longer exists; cancel and book again.": _l(
-        "The page this meeting was booked on no longer exists; cancel and book again."
-    ),
-    "Give the start as an ISO 8601 time with its offset.": _l(
-        "Give the start as an ISO 8601 time with its offset."
-    ),
-    "Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00.": _l(
-        "Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00."
-    ),
-    "Give a time between 1970 and 2999.": _l("Give a time between 1970 and 2999."),
-    "This page no longer offers meetings of this length; cancel and book again.": _l(
-        "This page no longer offers meetings of this length; cancel and book again."
-    ),
-}
-
-
-def _say(error: pages.PagesError) -> str:
-    return str(SERVICE_MESSAGES.get(error.message, error.message))
-
 
 # --- Requests, hosts and answers ----------------------------------------------------------------------------
 
@@ -163,7 +126,7 @@ def _find_page(user_slug: str, page_slug: str | None, suffix: str = "") -> Sched
     page.owner  # noqa: B018  (from the identity map while ``resolved`` holds it: no second query later)
     if hops:
         return _moved(page_url(page) + suffix)
-    host = pages.page_host(page, _app_host())
+    host = paths.page_host(page, _app_host())
     if host != g.host:
         return _moved(page_url(page) + suffix)
     page_cache.serve(page.id, page.tenant_id)
@@ -191,6 +154,7 @@ def _json_error(status: int, code: str, message: str, **extra) -> Response:
 @bp.errorhandler(404)
 @bp.errorhandler(405)
 @bp.errorhandler(413)
+@outage.answers_outages
 def _error(error: HTTPException):
     g.noindex = True
     if wants_json() or request.path.endswith(".json"):
@@ -415,7 +379,7 @@ def _parse_month(text: str | None) -> date | None:
         year, month = text.split("-")
         first = date(int(year), int(month), 1)
     except ValueError:
-        raise pages.PagesError(_("Give the month as YYYY-MM."), "month") from None
+        raise pages.PagesError("month_format", "month") from None
     return _in_range(first, "month")
 
 
@@ -425,14 +389,14 @@ def _parse_day(text: str | None, field_name: str = "day") -> date | None:
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise pages.PagesError(_("Give the day as YYYY-MM-DD."), field_name) from None
+        raise pages.PagesError("day_format", field_name) from None
     return _in_range(day, field_name)
 
 
 def _in_range(day: date, field_name: str) -> date:
     """A month or day the picker can show (its neighbours and windows stay within ``date``'s range)."""
     if not pages.FIRST_DAY <= day <= pages.LAST_DAY - timedelta(days=pages.MAX_SLOT_DAYS):
-        raise pages.PagesError(_("Give a date between 1970 and 2999."), field_name)
+        raise pages.PagesError("date_range", field_name)
     return day
 
 
@@ -440,7 +404,7 @@ def _parse_tz(text: str | None, default: str) -> str:
     if not text:
         return default
     if text not in time_zone_names():
-        raise pages.PagesError(_("Unknown time zone; use an IANA name such as Europe/Warsaw."), "tz")
+        raise pages.PagesError("time_zone_unknown", "tz")
     return text
 
 
@@ -453,16 +417,14 @@ def _parse_duration(page: SchedulingPage, text: str | None) -> int:
         minutes = -1
     if minutes not in page.durations:
         offered = ", ".join(str(m) for m in page.durations)
-        raise pages.PagesError(
-            _("This page offers meetings of %(offered)s minutes.", offered=offered), "duration"
-        )
+        raise pages.PagesError("duration_not_offered", "duration", offered=offered)
     return minutes
 
 
 def page_link(page: SchedulingPage, **params) -> str:
     """A link to the page on this host (relative), with the given query parameters (None ones left out)."""
     query = {key: value for key, value in params.items() if value not in (None, "")}
-    path = pages.page_path(page)
+    path = paths.page_path(page)
     return f"{path}?{urlencode(query)}" if query else path
 
 
@@ -600,11 +562,10 @@ def _unavailable(page: SchedulingPage, as_json: bool = False):
 
 def _paused_visit(page: SchedulingPage, now: datetime, email: str = "") -> bool:
     """C11: while booking with the rep is paused, a visit is an attempt to book: it is counted and the rep
-    told (hourly at most), and committed here since the answer itself changes nothing. False: not paused."""
+    told (hourly at most), committed with the answer by the request's boundary. False: not paused."""
     if pages.record_paused_attempt(page, email, now) is None:
         return False
     page_cache.skip()  # every visit counts, so none is answered from the micro-cache
-    db.session.commit()
     return True
 
 
@@ -641,7 +602,7 @@ def page_view(user_slug: str, page_slug: str | None = None):
         try:
             value = parse()
         except pages.PagesError as error:
-            errors[name] = _say(error)
+            errors[name] = error.message
             continue
         if name == "tz":
             time_zone = value
@@ -699,15 +660,15 @@ def slots_json(user_slug: str, page_slug: str | None = None):
     try:
         time_zone = _parse_tz(args.get("tz"), page.time_zone)
     except pages.PagesError as error:
-        errors["tz"] = _say(error)
+        errors["tz"] = error.message
     try:
         minutes = _parse_duration(page, args.get("duration"))
     except pages.PagesError as error:
-        errors["duration"] = _say(error)
+        errors["duration"] = error.message
     try:
         first_day = _parse_day(args.get("start"), "start")
     except pages.PagesError as error:
-        errors["start"] = _say(error)
+        errors["start"] = error.message
     if args.get("days"):
         try:
             days = int(args["days"])
@@ -797,9 +758,7 @@ def _form_context(page: SchedulingPage, form, now: datetime) -> dict:
 
 def _paused_answer(page: SchedulingPage, as_json: bool, now: datetime):
     if as_json:
-        return _json_error(
-            503, "booking_paused", _("Booking is not available right now. Please try again later.")
-        )
+        return _json_error(503, "booking_paused", error_message("booking_paused"))
     time_zone = request.form.get("tz") if request.form.get("tz") in time_zone_names() else page.time_zone
     return _render_page(
         page, 503, time_zone=time_zone, duration=page.durations[0], errors={}, paused=True, now=now
@@ -808,7 +767,7 @@ def _paused_answer(page: SchedulingPage, as_json: bool, now: datetime):
 
 def _taken_answer(page: SchedulingPage, form, error: pages.PagesError, as_json: bool, now: datetime):
     if as_json:
-        return _json_error(409, "slot_taken", _say(error), errors={"start": _say(error)})
+        return _json_error(409, "slot_taken", error.message, errors={"start": error.message})
     context = _form_context(page, form, now)
     slots_for = _slots_for(page, context["time_zone"], now, timedelta(minutes=context["duration"]))
     day = context["start"].astimezone(ZoneInfo(context["time_zone"])).date() if context["start"] else None
@@ -820,11 +779,11 @@ def _taken_answer(page: SchedulingPage, form, error: pages.PagesError, as_json: 
     if alternatives:
         zone = ZoneInfo(context["time_zone"])
         offered = [start.astimezone(zone) for start in alternatives[:MAX_ALTERNATIVES]]
-        return _render_page(page, 409, alternatives=offered, message=_say(error), **context)
+        return _render_page(page, 409, alternatives=offered, message=error.message, **context)
     picker = build_picker(slots_for, context["time_zone"], now, None, day)
     context.pop("form")
     context.pop("start")
-    return _render_page(page, 409, picker=picker, message=_say(error), **context)
+    return _render_page(page, 409, picker=picker, message=error.message, **context)
 
 
 def _invalid_answer(page: SchedulingPage, form, as_json: bool, now: datetime, extra: dict | None = None):
@@ -871,8 +830,7 @@ def book(user_slug: str, page_slug: str | None = None):
         email = (form.email.data or "").lower() if form.email.validate(form) else ""
         try:
             pages.refuse_while_paused(page, email, now)
-        except pages.BookingPaused:
-            db.session.commit()  # the attempt is kept and the rep told (hourly at most), though refused
+        except pages.BookingPaused:  # the attempt is kept (committed) and the rep told, hourly at most
             return _paused_answer(page, as_json, now)
     if not form.validate():
         return _invalid_answer(page, form, as_json, now)
@@ -895,18 +853,14 @@ def book(user_slug: str, page_slug: str | None = None):
     try:
         result = pages.book(page, booking_request, now=now)
     except pages.PageUnavailable:
-        db.session.rollback()
         return _unavailable(page, as_json)
     except pages.BookingPaused:
-        db.session.commit()
         return _paused_answer(page, as_json, now)
     except pages.SlotTaken as error:
-        db.session.rollback()
         return _taken_answer(page, form, error, as_json, now)
     except pages.PagesError as error:
-        db.session.rollback()
-        return _invalid_answer(page, form, as_json, now, {error.field or "form": _say(error)})
-    db.session.commit()
+        return _invalid_answer(page, form, as_json, now, {error.field or "form": error.message})
+    # The answer is built now, before the boundary commits: nothing in it reads the database afterwards.
     booking = result.booking
     if as_json:
         return jsonify({"booking": booking_json(booking, token)}), 201 if result.created else 200
@@ -939,7 +893,7 @@ def _booking_context(booking: Booking, token: str, now: datetime, **context) -> 
         "now": now,
         "can_change": booking.is_confirmed and booking.start_at > now and page is not None,
         "can_reschedule": page is not None and pages.offers_length(page, booking.end_at - booking.start_at),
-        "page_href": pages.page_path(page) if page is not None else None,
+        "page_href": paths.page_path(page) if page is not None else None,
         "noindex": True,
         "tz_given": True,
         **context,
@@ -996,7 +950,6 @@ def cancel(token: str):
         context["errors"] = {"reason": _("This meeting has already started; it can no longer be cancelled.")}
         return render_template("booking/cancel.html", reason=reason, **context), 409
     pages.cancel_booking(booking, reason=reason, by_visitor=True, now=now)
-    db.session.commit()
     return redirect(manage_url(booking, token), 303)
 
 
@@ -1016,7 +969,7 @@ def reschedule(token: str):
         return _unavailable(page)
     if not pages.offers_length(page, booking.end_at - booking.start_at):
         # The rep changed the page's lengths since: the meeting cannot move, only be cancelled.
-        notice = _say(pages.PagesError(pages.LENGTH_GONE))
+        notice = error_message("length_gone")
         context = _booking_context(booking, token, now, notice=notice)
         return render_template("booking/booking.html", **context), 409 if request.method == "POST" else 200
     time_zone = _booking_zone(booking)
@@ -1031,20 +984,15 @@ def reschedule(token: str):
             start = pages.parse_start(request.form.get("start") or "")
             posted_day = start.astimezone(ZoneInfo(time_zone)).date()
             pages.reschedule_booking(booking, start, token, now=now)
-        except pages.BookingPaused:
-            db.session.commit()  # the attempt is kept and the rep told (hourly at most)
+        except pages.BookingPaused:  # the attempt is kept (committed) and the rep told, hourly at most
             paused, status = True, 503
         except pages.PageUnavailable:
-            db.session.rollback()
             return _unavailable(page)
         except pages.SlotTaken as error:
-            db.session.rollback()
-            context["message"], status = _say(error), 409
+            context["message"], status = error.message, 409
         except pages.PagesError as error:
-            db.session.rollback()
-            context["errors"], status = {error.field or "start": _say(error)}, 422
+            context["errors"], status = {error.field or "start": error.message}, 422
         else:
-            db.session.commit()
             return redirect(manage_url(booking, token), 303)
     if paused:
         return render_template("booking/reschedule.html", paused=True, **context), status
@@ -1052,7 +1000,7 @@ def reschedule(token: str):
         month = _parse_month(request.args.get("month"))
         day = _parse_day(request.args.get("day")) or posted_day
     except pages.PagesError as error:
-        context["errors"][error.field] = _say(error)
+        context["errors"][error.field] = error.message
         month = day = None
         status = 422
     slots_for = _slots_for(page, time_zone, now, booking.end_at - booking.start_at, except_booking=booking)

@@ -16,7 +16,8 @@ import logging
 import re
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -26,10 +27,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from app import transaction
 from app.crm import services as crm
 from app.crm.models import Contact, Meeting
+from app.errors import BookingPaused, PagesError, PageUnavailable, SlotTaken
 from app.extensions import db
-from app.pages import availability
+from app.pages import availability, signals
 from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
 from app.sync import services as sync
 from app.sync import writes
@@ -48,30 +51,6 @@ MAX_SLOT_DAYS = 62
 # clear of ``date.min``/``date.max``, where a window's arithmetic would overflow (a 500 instead of a 422).
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 _BOOKING_LOCK_NAMESPACE = 0x7E57  # pg_advisory_xact_lock(namespace, owner id): one key space of ours
-
-
-# --- Errors -------------------------------------------------------------------------------------------------
-
-
-class PagesError(Exception):
-    """A request the pages cannot take; ``field`` names the input at fault, when there is one."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class SlotTaken(PagesError):
-    """The start is on the page's grid but no longer free (409)."""
-
-
-class BookingPaused(PagesError):
-    """Booking with this rep is paused because one of their calendars is inactive (C11, 503)."""
-
-
-class PageUnavailable(PagesError):
-    """The rep or the tenant switched scheduling pages off (P4)."""
 
 
 # --- Reading pages ------------------------------------------------------------------------------------------
@@ -118,7 +97,7 @@ def can_manage_page(actor: User, page: SchedulingPage) -> bool:
 def team_pages(tenant: Tenant, actor: User) -> list[tuple[User, list[SchedulingPage]]]:
     """Every user of the tenant (by name) with their pages, for an admin; ``PagesError`` for anyone else."""
     if not actor.is_admin or actor.tenant_id != tenant.id:
-        raise PagesError("Only an admin can see the team's scheduling pages.")
+        raise PagesError("team_admins_only")
     users = db.session.scalars(
         sa.select(User).where(User.tenant_id == tenant.id).order_by(User.name, User.id)
     )
@@ -186,16 +165,17 @@ class RepLimits:
 def set_rep_limits(user: User, limits: RepLimits) -> User:
     """Save the rep's own limits (T1, T4); ``PagesError`` naming the field when the engine refuses them."""
     if limits.daily_meeting_limit is not None and limits.daily_meeting_limit < 1:
-        raise PagesError("The daily maximum is at least one meeting.", "daily_meeting_limit")
+        raise PagesError("daily_limit_min", "daily_meeting_limit")
     working = None if limits.working_hours is None else [[int(d), s, e] for d, s, e in limits.working_hours]
     time_off = [[first.isoformat(), last.isoformat()] for first, last in sorted(limits.time_off)]
-    user.working_hours, user.time_off = working, time_off
-    try:
-        rep_hours(user)
-    except (ValueError, KeyError) as error:
-        raise PagesError(str(error), "working_hours") from error
-    user.daily_meeting_limit = limits.daily_meeting_limit
-    db.session.flush()
+    with transaction.atomic():  # hours the engine refuses leave the rep's as they were
+        user.working_hours, user.time_off = working, time_off
+        try:
+            rep_hours(user)
+        except (ValueError, KeyError) as error:
+            raise PagesError("working_hours_invalid", "working_hours", detail=str(error)) from error
+        user.daily_meeting_limit = limits.daily_meeting_limit
+        db.session.flush()
     return user
 
 
@@ -215,19 +195,6 @@ class Resolved:
     owner: User
     page: SchedulingPage | None = None
     redirect: str | None = None
-
-
-def page_path(page: SchedulingPage) -> str:
-    """The page's path; the default page's is the rep's own (P3)."""
-    if page.is_default:
-        return f"/meetings/{page.owner.page_slug}"
-    return f"/meetings/{page.owner.page_slug}/{page.slug}"
-
-
-def page_host(page: SchedulingPage, app_host: str) -> str:
-    """The host the page is served on: its verified domain, else the app host (D1, D3)."""
-    domain = page.domain
-    return domain.hostname if domain is not None and domain.is_verified else app_host
 
 
 def resolve_path(user_slug: str, page_slug: str | None) -> Resolved | None:
@@ -269,12 +236,9 @@ def check_slug(slug: str, field_name: str) -> str:
     """A slug's one spelling (lower case), or ``PagesError`` naming ``field_name``."""
     slug = slug.strip().lower()
     if not SLUG_PATTERN.match(slug):
-        raise PagesError(
-            "Use 1-64 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
-            field_name,
-        )
+        raise PagesError("slug_pattern", field_name)
     if slug in RESERVED_SLUGS:
-        raise PagesError(f"“{slug}” is reserved; choose another.", field_name)
+        raise PagesError("slug_reserved", field_name, slug=slug)
     return slug
 
 
@@ -288,7 +252,7 @@ def change_user_slug(user: User, new_slug: str) -> User:
         sa.select(SlugAlias).where(SlugAlias.slug == new_slug, SlugAlias.page_id.is_(None))
     )
     if holder is not None or (alias is not None and alias.user_id != user.id):
-        raise PagesError(f"“{new_slug}” is already taken; choose another.", "page_slug")
+        raise PagesError("slug_taken", "page_slug", slug=new_slug)
     if alias is not None:
         db.session.delete(alias)  # the rep takes back a slug they had before
     db.session.add(SlugAlias(tenant_id=user.tenant_id, user_id=user.id, page_id=None, slug=user.page_slug))
@@ -365,16 +329,16 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
         )
     )
     if taken is not None:
-        raise PagesError(f"You already have a page at “{slug}”.", "slug")
+        raise PagesError("page_slug_taken", "slug", slug=slug)
     if settings.redirect_url and not REDIRECT_URL.fullmatch(settings.redirect_url.strip()):
-        raise PagesError("The redirect address must start with http:// or https://.", "redirect_url")
+        raise PagesError("redirect_url", "redirect_url")
     domain = None
     if settings.domain_id is not None:
         domain = db.session.scalar(
             sa.select(Domain).where(Domain.tenant_id == tenant.id, Domain.id == settings.domain_id)
         )
         if domain is None or not domain.is_verified:
-            raise PagesError("Choose one of your company's verified domains.", "domain_id")
+            raise PagesError("domain_not_verified", "domain_id")
     availability_json = {
         "weekly": [[int(d), s, e] for d, s, e in settings.weekly],
         "overrides": [
@@ -403,7 +367,7 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     try:
         page_rules(page)  # the engine's own checks: ranges, minutes, zone, date range
     except (ValueError, KeyError) as error:
-        raise PagesError(str(error), "availability") from error
+        raise PagesError("availability_invalid", "availability", detail=str(error)) from error
     if page.slug and page.slug != slug and page.id is not None:
         _keep_old_page_slug(page, page.slug, slug)
     page.slug = slug
@@ -435,8 +399,9 @@ def create_page(tenant: Tenant, owner: User, settings: PageSettings) -> Scheduli
 
 
 def update_page(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> SchedulingPage:
-    _apply(tenant, page, settings)
-    db.session.flush()
+    with transaction.atomic():  # settings refused half-way leave the page as it was
+        _apply(tenant, page, settings)
+        db.session.flush()
     return page
 
 
@@ -471,7 +436,7 @@ def set_pages_disabled(user: User, disabled: bool) -> None:
 def set_tenant_pages_disabled(tenant: Tenant, actor: User, disabled: bool) -> None:
     """P4 for the whole tenant, by an admin."""
     if not actor.is_admin or actor.tenant_id != tenant.id:
-        raise PagesError("Only an admin can switch every page of the company off or on.")
+        raise PagesError("company_switch_admins_only")
     tenant.pages_disabled = disabled
     db.session.flush()
 
@@ -599,7 +564,7 @@ def visitor_slots(
 ) -> list[datetime]:
     """The free starts over ``days`` local dates of the visitor's zone from ``first_day``."""
     if not 1 <= days <= MAX_SLOT_DAYS:
-        raise PagesError(f"Ask for 1 to {MAX_SLOT_DAYS} days.", "days")
+        raise PagesError("days_range", "days", max=MAX_SLOT_DAYS)
     start, end = availability.visitor_window(first_day, days, time_zone)
     return free_slots(page, start, end, now=now, duration=duration)
 
@@ -691,17 +656,14 @@ def _check_offered(page: SchedulingPage, start: datetime, length: timedelta, now
     offered = availability.free_slots(rules, (), **window)
     if start not in availability.within_rep_hours(offered, length, rep_hours(page.owner)):
         if start < now:
-            raise PagesError("That time is in the past.", "start")
-        raise PagesError("That time is not offered on this page; pick one of the times shown.", "start")
+            raise PagesError("start_past", "start")
+        raise PagesError("start_not_offered", "start")
     if start not in free_slots(
         page, window["window_start"], window["window_end"], now=now, duration=length, **kwargs
     ):
         if _local_day(page.owner, start) in full_days(page.owner, start, start, **kwargs):
-            raise SlotTaken(DAY_FULL, "start")
-        raise SlotTaken("Someone has just booked that time; please pick another.", "start")
-
-
-DAY_FULL = "That day is fully booked; please pick another day."
+            raise SlotTaken("day_full")
+        raise SlotTaken("slot_taken")
 
 
 def _local_day(user: User, instant: datetime) -> date:
@@ -759,9 +721,7 @@ def record_paused_attempt(page: SchedulingPage, email: str, now: datetime) -> st
     ).rowcount
     db.session.flush()
     if claimed:
-        from app.pages import notifications
-
-        notifications.booking_attempted_while_paused(page, attempt)
+        signals.booking_attempted_while_paused.send(page, attempt=attempt)
     return reason
 
 
@@ -778,13 +738,11 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
     Raises ``PageUnavailable`` (P4), ``BookingPaused`` (C11: the attempt is recorded, keep the transaction),
     ``PagesError`` naming the field, ``SlotTaken``.
     """
-    from app.pages import notifications
-
     if unavailable_reason(page):
-        raise PageUnavailable("This scheduling page is not available.")
+        raise PageUnavailable()
     refuse_while_paused(page, request.email, now)
     if page.consent_text and not request.consented:
-        raise PagesError("Please tick the consent box to book.", "consent")
+        raise PagesError("consent_required", "consent")
     tenant, owner = page.owner.tenant, page.owner
     _lock_owner(owner)
     earlier = db.session.scalar(
@@ -795,12 +753,20 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
     if earlier is not None:
         same = (earlier.start_at, earlier.end_at, earlier.email)
         if same != (request.start, request.start + request.duration, request.email):
-            raise PagesError(
-                "This form was already used for another booking; reload the page.", "idempotency_key"
-            )
+            raise PagesError("idempotency_key_reused", "idempotency_key")
         return BookingResult(earlier, created=False, token=None)
     _check_offered(page, request.start, request.duration, now)
+    with _booking_writes():
+        booking, token = _write_booking(page, request, now)
+    # C7, C10: into the default calendar of the account with scheduling pages on, the visitor invited.
+    writes.schedule_meeting_write(tenant, booking.meeting, purpose="pages")
+    signals.booking_confirmed.send(booking, token=token)
+    return BookingResult(booking, created=True, token=token)
 
+
+def _write_booking(page: SchedulingPage, request: BookingRequest, now: datetime) -> tuple[Booking, str]:
+    """The booking's rows: the visitor as a contact (P6), the rep's meeting, the booking."""
+    tenant, owner = page.owner.tenant, page.owner
     contact = _upsert_contact(tenant, request)
     end = request.start + request.duration
     meeting = Meeting(
@@ -835,21 +801,21 @@ def book(page: SchedulingPage, request: BookingRequest, *, now: datetime) -> Boo
         manage_token_hash=hash_token(token),
     )
     db.session.add(booking)
-    _flush_booking()
-    # C7, C10: into the default calendar of the account with scheduling pages on, the visitor invited.
-    writes.schedule_meeting_write(tenant, meeting, purpose="pages")
-    notifications.booking_confirmed(booking, token)
-    return BookingResult(booking, created=True, token=token)
+    return booking, token
 
 
-def _flush_booking() -> None:
+@contextmanager
+def _booking_writes() -> Iterator[None]:
+    """A booking's writes, flushed in a SAVEPOINT: refused, they are undone together and the transaction
+    stays usable for the answer."""
     try:
-        with db.session.begin_nested():
+        with transaction.atomic():
+            yield
             db.session.flush()
     except IntegrityError as error:
         # The exclusion constraint: an overlap that got past the lock (only code that skips it can).
         if "ex_bookings_owner_id_overlap" in str(error.orig):
-            raise SlotTaken("Someone has just booked that time; please pick another.", "start") from error
+            raise SlotTaken("slot_taken") from error
         raise
 
 
@@ -873,8 +839,6 @@ def _answers_text(answers: Sequence[dict]) -> str:
 
 def cancel_booking(booking: Booking, *, reason: str = "", by_visitor: bool, now: datetime) -> Booking:
     """Cancel the booking, its meeting and its calendar event, and tell the other side."""
-    from app.pages import notifications
-
     if not booking.is_confirmed:
         return booking
     booking.status = "cancelled"
@@ -884,11 +848,8 @@ def cancel_booking(booking: Booking, *, reason: str = "", by_visitor: bool, now:
     if booking.meeting is not None and booking.meeting.status != "cancelled":
         crm.cancel_meeting(tenant, booking.meeting)
     db.session.flush()
-    notifications.booking_cancelled(booking, by_visitor=by_visitor)
+    signals.booking_cancelled.send(booking, by_visitor=by_visitor)
     return booking
-
-
-LENGTH_GONE = "This page no longer offers meetings of this length; cancel and book again."
 
 
 def offers_length(page: SchedulingPage, length: timedelta) -> bool:
@@ -898,34 +859,34 @@ def offers_length(page: SchedulingPage, length: timedelta) -> bool:
 
 def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: datetime) -> Booking:
     """Move the booking to ``start`` on its page (same length): booking, meeting and calendar event."""
-    from app.pages import notifications
-
     page = booking.page
     if page is None:
-        raise PagesError("The page this meeting was booked on no longer exists; cancel and book again.")
+        raise PagesError("booking_page_gone")
     if not booking.is_confirmed:
-        raise PagesError("This booking was cancelled.")
+        raise PagesError("booking_cancelled")
     if unavailable_reason(page):
-        raise PageUnavailable("This scheduling page is not available.")
+        raise PageUnavailable()
     refuse_while_paused(page, booking.email, now)
     _lock_owner(booking.owner)
     length = booking.end_at - booking.start_at
     if not offers_length(page, length):
-        raise PagesError(LENGTH_GONE, "start")
+        raise PagesError("length_gone", "start")
     if start == booking.start_at:
         return booking
     _check_offered(page, start, length, now, except_booking=booking)
     previous = (booking.start_at, booking.end_at)
-    booking.start_at, booking.end_at = start, start + length
-    booking.rescheduled_at = now
     meeting = booking.meeting
-    if meeting is not None:
-        meeting.start_at, meeting.end_at = booking.start_at, booking.end_at
-        meeting.sequence += 1
-    _flush_booking()
+    with _booking_writes():
+        booking.start_at, booking.end_at = start, start + length
+        booking.rescheduled_at = now
+        if meeting is not None:
+            meeting.start_at, meeting.end_at = booking.start_at, booking.end_at
+            meeting.sequence += 1
     if meeting is not None:
         writes.schedule_meeting_update(meeting.owner.tenant, meeting)
-    notifications.booking_rescheduled(booking, token, previous_start=previous[0], previous_end=previous[1])
+    signals.booking_rescheduled.send(
+        booking, token=token, previous_start=previous[0], previous_end=previous[1]
+    )
     return booking
 
 
@@ -934,9 +895,9 @@ def parse_start(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError):
-        raise PagesError("Give the start as an ISO 8601 time with its offset.", "start") from None
+        raise PagesError("start_format", "start") from None
     if value.tzinfo is None:
-        raise PagesError("Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00.", "start")
+        raise PagesError("start_offset", "start")
     if not FIRST_DAY < value.date() < LAST_DAY:  # a day's margin: the offset cannot carry it out of range
-        raise PagesError("Give a time between 1970 and 2999.", "start")
+        raise PagesError("start_range", "start")
     return value.astimezone(UTC)

@@ -9,7 +9,6 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.db import utcnow
-from app.extensions import db
 from app.settings.forms import CalDAVForm, ConnectionForm
 from app.sync import health, oauth
 from app.sync import services as sync
@@ -115,10 +114,8 @@ def connect_caldav():
             )
         else:
             sync.request_connection_sync(connection)
-            db.session.commit()
             flash(_("Connected %(account)s.", account=connection.account_email), "success")
             return redirect(url_for("settings.calendars"), 303)
-        db.session.rollback()
     return _page(caldav_form=form, status=422)
 
 
@@ -165,7 +162,6 @@ def oauth_callback(provider: str):
         flash(str(error), "error")
         return redirect(url_for("settings.calendars"), 303)
     except ProviderError as error:
-        db.session.rollback()
         flash(
             _(
                 "%(provider)s did not answer as expected: %(reason)s",
@@ -176,7 +172,6 @@ def oauth_callback(provider: str):
         )
         return redirect(url_for("settings.calendars"), 303)
     sync.request_connection_sync(connection)
-    db.session.commit()
     flash(_("Connected %(account)s.", account=connection.account_email), "success")
     return redirect(url_for("settings.calendars"), 303)
 
@@ -199,12 +194,9 @@ def save_connection(connection_id: int):
             sync.save_choices(current_user.tenant, current_user, connection, choices)
         except sync.SettingsRefused as refusal:
             getattr(form, refusal.field).errors.append(refusal.message)
-            db.session.rollback()
-            connection = _connection_or_404(connection_id)
         else:
             # A calendar newly checked for availability needs its busy times now, not at the next sweep.
             sync.request_connection_sync(connection)
-            db.session.commit()
             status, saved = 200, True
             form = _connection_form(connection)
     if not is_fragment_request():
@@ -227,17 +219,15 @@ def refresh_connection(connection_id: int):
     connection = _connection_or_404(connection_id)
     try:
         sync.refresh_calendars(current_user.tenant, current_user, connection)
-    except AuthRevoked as error:
-        db.session.commit()  # the connection is now marked inactive, with the provider's reason
+    except AuthRevoked as error:  # the connection is now marked inactive, with the provider's reason
         flash(
             _("The account no longer grants access (%(reason)s). Reconnect it.", reason=error.reason), "error"
         )
     except ProviderError as error:
-        db.session.rollback()
         flash(_("Could not reach the calendar server: %(reason)s", reason=error.reason), "error")
     else:
+        health.notify_once(connection, utcnow())  # what works again is told, like the probe tells it
         sync.request_connection_sync(connection)
-        db.session.commit()
         flash(_("Calendars of %(account)s checked again.", account=connection.account_email), "success")
     return redirect(url_for("settings.calendars"), 303)
 
@@ -249,7 +239,6 @@ def remove_calendar(connection_id: int, calendar_id: int):
     if calendar.is_active:
         abort(409, _("Only an inactive calendar can be removed; uncheck an active one instead."))
     sync.remove_calendar(current_user.tenant, current_user, connection, calendar)
-    db.session.commit()
     flash(_("Removed the inactive calendar “%(name)s”.", name=calendar.name), "success")
     return redirect(url_for("settings.calendars"), 303)
 
@@ -263,7 +252,6 @@ def disconnect(connection_id: int):
         revoked = oauth.revoke(current_app.config, connection.provider, sync.secret_of(connection))
     account, provider = connection.account_email, connection.provider
     sync.disconnect(current_user.tenant, current_user, connection)
-    db.session.commit()
     if provider == "microsoft" and not revoked:
         flash(
             _(
@@ -317,7 +305,6 @@ def sync_now(connection_id: int):
     connection = _connection_or_404(connection_id)
     if not health.sync_now(connection):
         abort(409, _("No calendar of this account is synced now (is the account inactive?)."))
-    db.session.commit()
     if not is_fragment_request():
         flash(_("Syncing %(account)s now.", account=connection.account_email), "success")
         return redirect(url_for("settings.calendars"), 303)

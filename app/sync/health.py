@@ -7,12 +7,14 @@ it is safe to run any number of times.
   reason; a calendar missing from the list (or down to free/busy while it feeds availability) goes inactive
   through ``apply_calendar_list``. When the stored credentials work again the connection is active again.
   Rate limits and outages change nothing but ``health_checked_at``.
-* **Told once per outage.** When the connection, or a calendar in use (the default, one checked for
-  availability, or the task sub-calendar), is inactive and its ``inactive_notified_at`` is NULL, the rep gets
-  one email naming everything newly inactive, the provider's reason and the two ways out, and
-  ``inactive_notified_at`` is set, so probing again sends nothing. When it is active again the flag is
-  cleared, so the next outage is told again. Calendars that feed nothing go inactive without an email:
-  the settings page lists them.
+* **Told once per outage, and told when it ends.** When the connection, or a calendar in use (the default,
+  one checked for availability, or the task sub-calendar), is inactive and its ``inactive_notified_at`` is
+  NULL, the rep gets one email naming everything newly inactive, the provider's reason and the two ways
+  out, and ``inactive_notified_at`` is set, so probing again sends nothing. When what they were told of is
+  active again (the probe, or *Check calendars again*, found it reachable: a 404 that was a foreign or
+  absent server, a re-shared calendar, a restored password) they get one email saying it works again and
+  the flag is cleared, so the next outage is told again. Calendars that feed nothing go inactive without
+  an email: the settings page lists them.
 * **Stuck syncs.** A calendar whose ``sync_started_at`` is older than ``SYNC_STALE_SECONDS`` gets
   ``last_error`` "sync did not finish"; the sweeper queues it again.
 * A task-sync account that is (again) active but whose task events drifted from the tasks (an outage, a
@@ -57,7 +59,6 @@ def probe_connection(connection_id: int) -> None:
     if connection is None:
         return  # disconnected since the probe was queued
     check_connection(connection)
-    db.session.commit()
 
 
 def check_connection(connection: CalendarConnection) -> list[Outage]:
@@ -77,7 +78,7 @@ def check_connection(connection: CalendarConnection) -> list[Outage]:
         sync.apply_calendar_list(connection, remote)
     connection.health_checked_at = now
     _flag_stuck_syncs(connection.calendars, now)
-    told = _notify_once(connection, now)
+    told = notify_once(connection, now)
     if tasks.needs_reconcile(connection):
         tasks.queue_task_resync(connection)
     db.session.flush()
@@ -96,10 +97,14 @@ def _in_use(calendar: Calendar) -> bool:
     return calendar.is_default or calendar.checks_availability or calendar.is_task_calendar
 
 
-def _notify_once(connection: CalendarConnection, now) -> list[Outage]:
-    """Email the rep about what went inactive since they were last told; forget outages that ended."""
+def notify_once(connection: CalendarConnection, now) -> list[Outage]:
+    """Email the rep about what went inactive since they were last told, and about what they were told of
+    that works again (an outage that ended); flushes nothing, the caller does."""
     outages: list[Outage] = []
+    recovered: list[str] = []
     if connection.is_active:
+        if connection.inactive_notified_at is not None:
+            recovered.append(connection.account_email)
         connection.inactive_notified_at = None
     elif connection.inactive_notified_at is None:
         outages.append(Outage("account", connection.account_email, connection.inactive_reason or ""))
@@ -107,13 +112,37 @@ def _notify_once(connection: CalendarConnection, now) -> list[Outage]:
     # While the whole account is out its calendars cannot be listed, so they cannot change either.
     for calendar in connection.calendars if connection.is_active else ():
         if calendar.is_active:
+            if calendar.inactive_notified_at is not None:
+                recovered.append(calendar.name)
             calendar.inactive_notified_at = None
         elif calendar.inactive_notified_at is None and _in_use(calendar):
             calendar.inactive_notified_at = now
             outages.append(Outage("calendar", calendar.name, calendar.inactive_reason or ""))
     if outages:
         _send_outage_mail(connection, outages)
+    if recovered:
+        _send_recovery_mail(connection, recovered)
     return outages
+
+
+def _send_recovery_mail(connection: CalendarConnection, names: list[str]) -> None:
+    user = connection.user
+    provider = PROVIDER_LABELS.get(connection.provider, connection.provider)
+    with force_locale(user.locale or "en"):
+        listed = ", ".join(f"“{name}”" for name in names)
+        subject = _("Your calendar works again in Termin: %(names)s", names=listed)
+        body = [
+            _(
+                "Termin can reach %(names)s in your %(provider)s account %(account)s again. Its busy times "
+                "count again, and prospects can book you unless another calendar is still inactive.",
+                names=listed,
+                provider=provider,
+                account=connection.account_email,
+            ),
+            _("Your calendar settings page:"),
+            tasks.app_url("settings.calendars"),
+        ]
+    smtp.send_mail(connection.tenant_id, to=user.email, subject=subject, text="\n\n".join(body) + "\n")
 
 
 def _send_outage_mail(connection: CalendarConnection, outages: list[Outage]) -> None:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from app import leases, queue
+from app import leases, queue, transaction
 from app.db import utcnow
 from app.extensions import db
 from app.sync import engine, services
@@ -76,7 +76,7 @@ def _claim(calendar_id: int) -> Calendar | None:
     calendar = db.session.scalar(sa.select(Calendar).where(Calendar.id == calendar_id).with_for_update())
     if calendar is None:
         log.info("sync of calendar %s skipped: it no longer exists", calendar_id)
-        db.session.rollback()
+        transaction.rollback()
         return None
     ids = (calendar.id, calendar.tenant_id)
     if not engine.needs_sync(calendar):
@@ -85,14 +85,14 @@ def _claim(calendar_id: int) -> Calendar | None:
             engine.forget_calendar(calendar)
             calendar.next_sync_at = None
             log.info("calendar %s (tenant %s): not synced any more; its stored events were dropped", *ids)
-        db.session.commit()
+        transaction.checkpoint()
         return None
     if calendar.sync_started_at is not None and calendar.sync_started_at > now - leases.lease_length():
         log.info("calendar %s (tenant %s): a sync is already running", *ids)
-        db.session.commit()
+        transaction.checkpoint()
         return None
     calendar.sync_started_at = now
-    db.session.commit()
+    transaction.checkpoint()
     return calendar
 
 
@@ -102,9 +102,9 @@ def _run(calendar: Calendar, provider_for: Callable) -> SyncReport:
         with leases.renewing(lambda: _renewed_claim(calendar_id)), provider_for() as provider:
             report = engine.sync_calendar(calendar, provider, now=utcnow())
         calendar.sync_started_at = None
-        db.session.commit()
+        transaction.checkpoint()
     except Exception as error:
-        db.session.rollback()
+        transaction.rollback()
         log.exception("calendar %s (tenant %s): sync failed", calendar_id, tenant_id)
         _release(calendar_id, error)
         raise
@@ -148,9 +148,9 @@ def _release(calendar_id: int, error: Exception) -> None:
         calendar.last_error = f"sync failed: {type(error).__name__}"[:500]
         calendar.last_error_at = now
         calendar.next_sync_at = now + delay
-        db.session.commit()
+        transaction.checkpoint()
     except Exception:  # the database itself may be what failed; the original error is what matters
-        db.session.rollback()
+        transaction.rollback()
         log.exception("calendar %s: could not record the failed sync", calendar_id)
 
 

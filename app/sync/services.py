@@ -8,12 +8,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from flask import current_app
 
 from app import queue
 from app.db import utcnow
+from app.errors import SettingsRefused
 from app.extensions import db
 from app.mail import outbox
 from app.sync import crypto, oauth
@@ -24,15 +26,6 @@ from app.sync.providers.base import Account, AuthRevoked, CalendarProvider, Remo
 from app.tenants.models import Tenant, User
 
 TASK_SYNC_SEATS = ("sales", "service")
-
-
-class SettingsRefused(Exception):
-    """A settings change the rules do not allow; ``field`` names the form field to show it on."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -208,23 +201,17 @@ def save_choices(
         or default.access not in ("owner", "writer")
         or default.is_task_calendar
     ):
-        raise SettingsRefused("default_calendar", "Choose a calendar of this account that you can write to.")
+        raise SettingsRefused("default_calendar_not_writable", "default_calendar")
     for calendar_id in choices.availability_calendar_ids:
         calendar = calendars.get(calendar_id)
         if calendar is None or calendar.is_task_calendar:  # C6: the task sub-calendar is never busy time
-            raise SettingsRefused("availability", "That calendar is not part of this account.")
+            raise SettingsRefused("calendar_not_in_account", "availability")
         if not calendar.shows_event_details:
-            raise SettingsRefused(
-                "availability",
-                f"“{calendar.name}” is shared with free/busy only, so it cannot be added. Ask its owner to "
-                "share all event details.",
-            )
+            raise SettingsRefused("calendar_free_busy_only", "availability", name=calendar.name)
         if not calendar.is_active:
-            raise SettingsRefused(
-                "availability", f"“{calendar.name}” is inactive; reconnect or remove it first."
-            )
+            raise SettingsRefused("calendar_inactive", "availability", name=calendar.name)
     if choices.task_sync and user.seat not in TASK_SYNC_SEATS:
-        raise SettingsRefused("task_sync", "Task sync needs a Sales or Service seat. Ask an admin for one.")
+        raise SettingsRefused("task_sync_seat", "task_sync")
 
     had_task_sync = connection.task_sync
     connection.calendar_sync = choices.calendar_sync
@@ -357,8 +344,33 @@ def refresh_calendars(tenant: Tenant, user: User, connection: CalendarConnection
     except AuthRevoked as error:
         mark_connection_inactive(connection, error.reason)
         raise
+    if not connection.is_active:
+        # The stored credentials work again: the account is back (the health probe does the same).
+        connection.status, connection.inactive_reason, connection.inactive_since = "active", None, None
     apply_calendar_list(connection, calendars)
     db.session.flush()
+
+
+def move_caldav_server(tenant: Tenant, user: User, connection: CalendarConnection, origin: str) -> None:
+    """A CalDAV account's server now answers at another origin (scheme, host, port) with the same paths:
+    point the stored URLs there, keeping every calendar and its choices, and check the calendars again.
+    (The embedded demo's Radicale moves when its port was taken by another program.)"""
+    old, new = urlsplit(connection.server_url or ""), urlsplit(origin)
+
+    def moved(url: str) -> str:
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) != (old.scheme, old.netloc):
+            return url
+        return urlunsplit((new.scheme, new.netloc, parts.path, parts.query, parts.fragment))
+
+    connection.server_url = moved(connection.server_url or "")
+    connection.shared_calendar_urls = "\n".join(
+        moved(u) for u in connection.shared_calendar_urls.splitlines()
+    )
+    for calendar in connection.calendars:
+        calendar.external_id, calendar.sync_state = moved(calendar.external_id), None
+    db.session.flush()
+    refresh_calendars(tenant, user, connection)
 
 
 def rotate_secrets(batch: int = 500) -> int:

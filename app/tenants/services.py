@@ -12,6 +12,7 @@ from blinker import Namespace
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.db import utcnow
+from app.errors import EmailTaken, NotAllowed
 from app.extensions import db
 from app.tenants.models import SEATS, Domain, Invitation, Tenant, User
 
@@ -48,20 +49,6 @@ RESERVED_SLUGS = frozenset(
 )
 # A hash to check against when the email is unknown, so a login takes as long either way.
 _UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
-
-
-class TenantsError(Exception):
-    """A request the tenants feature refuses; ``field`` names the form field at fault, if one is."""
-
-    field: str | None = None
-
-
-class EmailTaken(TenantsError):
-    field = "email"
-
-
-class NotAllowed(TenantsError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -185,13 +172,13 @@ def list_users(tenant: Tenant) -> list[User]:
 
 def _require_admin(actor: User) -> None:
     if not actor.is_admin:
-        raise NotAllowed("only an admin may do this")
+        raise NotAllowed()
 
 
 def set_seat(tenant: Tenant, actor: User, user: User, seat: str) -> User:
     _require_admin(actor)
     if user.tenant_id != tenant.id or seat not in SEATS:
-        raise NotAllowed("no such user or seat")
+        raise NotAllowed()
     previous, user.seat = user.seat, seat
     db.session.flush()
     if previous != seat:

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.extensions import db, login_manager
+from app.extensions import login_manager
 from app.tenants import services
 from app.tenants.forms import AcceptInvitationForm, InviteForm, LoginForm, ProfileForm, SeatForm, SignupForm
 from app.web.htmx import hx_redirect, is_fragment_request, render_page_or_fragment
@@ -55,7 +55,6 @@ def signup():
         except services.EmailTaken:
             form.email.errors.append(_("An account with this email already exists. Sign in instead."))
         else:
-            db.session.commit()
             login_user(user)
             flash(_("Welcome to Termin. Add your first contact."), "success")
             return redirect(url_for("crm.contacts"), 303)
@@ -135,7 +134,6 @@ def invite():
     except services.EmailTaken:
         form.email.errors.append(_("This email already has a Termin account."))
         return _render_team(form, status=422)
-    db.session.commit()
     return _render_team(InviteForm(formdata=None), issued=issued)
 
 
@@ -146,7 +144,6 @@ def renew_invitation(invitation_id: int):
     issued = services.renew_invitation(
         current_user.tenant, current_user, invitation, days=current_app.config["INVITATION_DAYS"]
     )
-    db.session.commit()
     return _render_team(InviteForm(formdata=None), issued=issued)
 
 
@@ -155,7 +152,6 @@ def renew_invitation(invitation_id: int):
 def revoke_invitation(invitation_id: int):
     invitation = services.get_invitation(current_user.tenant, invitation_id) or abort(404)
     services.revoke_invitation(current_user.tenant, current_user, invitation)
-    db.session.commit()
     return _render_team(InviteForm(formdata=None))
 
 
@@ -167,7 +163,6 @@ def set_seat(user_id: int):
     form = SeatForm(prefix=f"user-{user.id}")
     if form.validate_on_submit():
         services.set_seat(current_user.tenant, current_user, user, form.seat.data)
-        db.session.commit()
         saved = True
     else:
         saved = False
@@ -201,7 +196,6 @@ def accept_invitation(token: str):
         except services.EmailTaken:
             form.name.errors.append(_("This email already has an account. Sign in instead."))
         else:
-            db.session.commit()
             logout_user()
             login_user(user)
             flash(_("Welcome to %(tenant)s on Termin.", tenant=invitation.tenant.name), "success")
@@ -220,7 +214,6 @@ def account():
         services.update_profile(
             current_user, name=form.name.data, time_zone=form.time_zone.data, locale=form.locale.data
         )
-        db.session.commit()
         flash(_("Your profile is saved."), "success")
         return hx_redirect(url_for("tenants.account"))
     return render_template("tenants/account.html", form=form), 422 if form.errors else 200

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from app.web import outage
 from app.web.htmx import is_fragment_request
 
 
@@ -21,6 +22,7 @@ def _render(status: int, title: str, message: str):
     ), status
 
 
+@outage.answers_outages
 def _csrf_error(error: CSRFError):
     return _render(
         400,
@@ -32,6 +34,7 @@ def _csrf_error(error: CSRFError):
     )
 
 
+@outage.answers_outages
 def _http_error(error: HTTPException):
     messages = {
         403: (_("Not allowed"), _("Your role does not allow this. Ask an admin of your account.")),

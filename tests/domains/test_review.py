@@ -54,7 +54,7 @@ def test_a_domain_removed_then_verified_elsewhere_cannot_be_added_back(admin, fa
     with pytest.raises(domains.DomainError) as refused:
         domains.add_domain(admin.tenant, admin, "Meet.Example.com.")
 
-    assert refused.value.code == "taken"
+    assert refused.value.code == "domain_taken"
     assert ours.status == "removed"
 
 

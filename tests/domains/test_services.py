@@ -35,20 +35,20 @@ def test_names_are_stored_lower_case_ascii(app_ctx, raw, expected):
 @pytest.mark.parametrize(
     ("raw", "code"),
     [
-        ("", "required"),
-        ("exa mple.com", "not_a_name"),
-        ("http://x.com/path", "not_a_name"),
-        ("x.com/path", "not_a_name"),
-        ("meet.example.com:8443", "not_a_name"),
-        ("192.0.2.10", "ip_address"),
-        ("2001:db8::1", "not_a_name"),
-        ("a" * 300 + ".com", "too_long"),
-        ("localhost", "single_label"),
-        ("-bad-.example.com", "invalid"),
-        ("under_score.example.com", "invalid"),
-        ("example.123", "invalid"),
-        ("app.termin.test", "app_host"),
-        ("x.app.termin.test", "app_host"),
+        ("", "domain_required"),
+        ("exa mple.com", "domain_not_a_name"),
+        ("http://x.com/path", "domain_not_a_name"),
+        ("x.com/path", "domain_not_a_name"),
+        ("meet.example.com:8443", "domain_not_a_name"),
+        ("192.0.2.10", "domain_ip_address"),
+        ("2001:db8::1", "domain_not_a_name"),
+        ("a" * 300 + ".com", "domain_too_long"),
+        ("localhost", "domain_single_label"),
+        ("-bad-.example.com", "domain_invalid"),
+        ("under_score.example.com", "domain_invalid"),
+        ("example.123", "domain_invalid"),
+        ("app.termin.test", "domain_app_host"),
+        ("x.app.termin.test", "domain_app_host"),
     ],
 )
 def test_bad_names_say_what_is_wrong(app_ctx, raw, code):
@@ -160,7 +160,7 @@ def test_a_domain_verified_by_another_tenant_cannot_be_added(admin, fake_dns):
     with pytest.raises(domains.DomainError) as refused:
         domains.add_domain(admin.tenant, admin, "MEET.example.com")
 
-    assert refused.value.code == "taken"
+    assert refused.value.code == "domain_taken"
 
 
 def test_two_pending_claims_the_first_to_prove_it_wins(admin, fake_dns):
@@ -181,7 +181,7 @@ def test_adding_twice_is_refused_and_removed_domains_come_back_with_a_new_token(
     domain = domains.add_domain(admin.tenant, admin, "meet.example.com")
     with pytest.raises(domains.DomainError) as refused:
         domains.add_domain(admin.tenant, admin, "meet.example.com")
-    assert refused.value.code == "already_added"
+    assert refused.value.code == "domain_already_added"
     old_token = domain.verification_token
 
     domains.remove_domain(admin.tenant, admin, domain, NOW)
@@ -198,7 +198,7 @@ def test_reps_cannot_manage_domains(admin):
     with pytest.raises(domains.DomainError) as refused:
         domains.add_domain(admin.tenant, rep, "meet.example.com")
 
-    assert refused.value.code == "admins_only"
+    assert refused.value.code == "domain_admins_only"
 
 
 def test_due_for_check_takes_pending_often_and_verified_twice_a_day(admin):
@@ -238,7 +238,7 @@ def test_robots_text_is_limited_and_normalised(admin):
 
     with pytest.raises(domains.DomainError) as refused:
         domains.set_robots(admin.tenant, admin, domain, "x" * 20_001)
-    assert refused.value.code == "robots_too_long"
+    assert refused.value.code == "domain_robots_too_long"
     assert domain.robots_txt == "User-agent: *\nDisallow: /x\n"
 
 

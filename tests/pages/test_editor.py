@@ -355,7 +355,7 @@ def test_service_refusal_of_a_domain_is_put_beside_the_field(app, world, setup, 
     original = pages.create_page
 
     def racing(tenant, owner, settings):
-        raise pages.PagesError("Choose one of your company's verified domains.", "domain_id")
+        raise pages.PagesError("domain_not_verified", "domain_id")
 
     pages.create_page = racing
     try:

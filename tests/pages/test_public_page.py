@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.mail.models import OutboxMessage
-from app.pages import public
+from app.pages import paths, public
 from app.pages import services as pages
 from app.pages.models import BookingAttempt
 from app.sync import services as sync
@@ -557,7 +557,7 @@ def test_an_old_page_slug_redirects(app, site, make_client):
         page.slug, old = "product-demo", page.slug
         pages._keep_old_page_slug(page, old, "product-demo")
         db.session.commit()
-        new_path = pages.page_path(page)
+        new_path = paths.page_path(page)
 
     response = make_client(ACME_HOST).get(f"{site.demo_path}?duration=60")
 

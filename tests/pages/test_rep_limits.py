@@ -40,7 +40,7 @@ def test_working_hours_narrow_every_page_of_the_rep(rep):
     with pytest.raises(pages.PagesError) as refused:
         pages.book(intro, booking_request(at(9)), now=NOW)
     assert refused.value.field == "start"
-    assert "not offered" in refused.value.message
+    assert refused.value.code == "start_not_offered"
 
 
 def test_time_off_empties_the_dates_and_is_refused_at_booking(rep):
@@ -67,7 +67,7 @@ def test_a_daily_maximum_counts_bookings_on_all_pages_and_empties_the_day(rep):
     assert len(tuesday) == 16
     with pytest.raises(pages.SlotTaken) as refused:
         pages.book(intro, booking_request(at(14), idempotency_key="k3"), now=NOW)
-    assert refused.value.message == pages.DAY_FULL
+    assert refused.value.code == "day_full"
 
 
 def test_a_booking_at_the_maximum_may_still_move_within_its_day(rep):

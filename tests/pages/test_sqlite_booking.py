@@ -18,6 +18,7 @@ from flask_migrate import upgrade
 
 from app import create_app
 from app.extensions import SQLITE_BUSY_TIMEOUT_MS, db
+from app.pages import paths
 from app.pages import services as pages
 from app.pages.models import Booking, SchedulingPage
 from tests import factories
@@ -42,7 +43,7 @@ def sqlite_app(tmp_path):
         page = factories.make_page(owner)
         db.session.commit()
         app.config["TEST_PAGE_ID"] = page.id
-        app.config["TEST_PAGE_PATH"] = pages.page_path(page)
+        app.config["TEST_PAGE_PATH"] = paths.page_path(page)
     yield app
     with app.app_context():
         db.session.remove()

@@ -10,6 +10,8 @@ import requests
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.mail.models import OutboxMessage
+from app.sync import services as sync
 from app.sync.models import Calendar, CalendarConnection
 from tests import factories
 from tests.fakes import radicale
@@ -206,6 +208,36 @@ def test_a_server_name_that_does_not_exist_is_server_not_found(
     assert "Server not found: there is no server named caldav.fastmial.invalid." in message
     assert "gaierror" not in response.get_data(as_text=True)
     assert connection_count(app) == 0
+
+
+def test_check_calendars_again_brings_an_inactive_account_back_and_tells_the_rep(app, client, reps, caldav):
+    """An account put inactive by a 404 from a server that was not its own (say) works again: *Check
+    calendars again* makes it active at once and the rep, who was told of the outage, is told it is back."""
+    client.login(reps.rep)
+    connect_caldav(client, caldav)
+    connection_id = only_connection(app)["id"]
+    with app.app_context():
+        connection = db.session.get(CalendarConnection, connection_id)
+        sync.mark_connection_inactive(connection, "404 Not Found: no calendar home at this address")
+        connection.inactive_notified_at = connection.inactive_since
+        db.session.commit()
+        paused = sync.booking_paused_reason(connection.user.tenant, connection.user)
+    assert paused
+
+    response = client.post_form(f"/settings/calendars/{connection_id}/refresh", {})
+
+    assert response.status_code == 303
+    with app.app_context():
+        connection = db.session.get(CalendarConnection, connection_id)
+        assert connection.is_active
+        assert connection.inactive_notified_at is None
+        assert sync.booking_paused_reason(connection.user.tenant, connection.user) is None
+        [mail] = [
+            row.payload
+            for row in db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "mail.send"))
+        ]
+        assert mail["to"] == [reps.rep]
+        assert mail["subject"] == f"Your calendar works again in Termin: “{connection.account_email}”"
 
 
 def test_lost_calendar_goes_inactive_then_reconnects_or_is_removed(app, client, reps, caldav):

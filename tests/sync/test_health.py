@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from app import transaction
 from app.crm import services as crm
 from app.db import utcnow
 from app.extensions import db
@@ -92,7 +93,8 @@ def sent(sink) -> list:
 
 def probe(connection, times: int = 1) -> None:
     for _ in range(times):
-        health.probe_connection(connection.id)
+        with transaction.job():  # as the worker runs it: one commit at its end
+            health.probe_connection(connection.id)
     db.session.expire_all()
 
 
@@ -140,12 +142,17 @@ def test_a_re_shared_calendar_is_active_again_and_a_later_outage_is_told_again(a
     assert shared.inactive_reason is None
     assert shared.inactive_notified_at is None
     assert shared.checks_availability  # its choice survived the outage
-    assert len(mails()) == 1
+    # The rep, told of the outage, is told once that it is over.
+    assert len(mails()) == 2
+    back = sent(mail_dir)[-1]
+    assert back["Subject"] == f"Your calendar works again in Termin: “{shared.name}”"
+    assert f"Termin can reach “{shared.name}”" in back.get_content()
+    assert SETTINGS_URL in back.get_content()
 
     account.harness.withdraw_access(shared_id)
     probe(connection, times=2)
-    assert len(mails()) == 2
-    assert len(sent(mail_dir)) == 2
+    assert len(mails()) == 3
+    assert len(sent(mail_dir)) == 3
 
 
 def test_a_revoked_grant_puts_the_account_inactive_with_one_email(account, world, mail_dir):
@@ -237,6 +244,7 @@ def test_an_account_working_again_gets_its_task_events_back(world, mail_dir, req
     probe(connection)
     assert connection.is_active
     assert connection.inactive_notified_at is None
+    assert "works again" in sent(mail_dir)[-1]["Subject"]
     assert [e["summary"] for e in account.events(task_calendar.external_id)] == ["During the outage"]
     assert task.calendar_id == task_calendar.id
     probe(connection)  # nothing drifted: no further reconciliation is queued

@@ -85,7 +85,7 @@ def test_additional_calendars_must_show_event_details(rep):
             _choices(connection, availability_calendar_ids=frozenset({calendars["cfo"].id})),
         )
     assert refused.value.field == "availability"
-    assert "free/busy" in refused.value.message
+    assert refused.value.code == "calendar_free_busy_only"
     assert not calendars["cfo"].checks_availability
 
     sync.save_choices(

@@ -9,6 +9,7 @@ import icalendar
 import pytest
 import sqlalchemy as sa
 
+from app import transaction
 from app.crm import services as crm
 from app.crm.models import Contact, Meeting
 from app.db import utcnow
@@ -296,10 +297,10 @@ def test_a_write_whose_answer_was_lost_is_written_once_when_run_again(app, rep, 
     assert (row.status, row.attempts) == ("pending", 1)  # the attempt was committed before the provider call
     lease_end = row.next_attempt_at
 
-    with app.app_context():  # once its lease ran out the sweeper enqueues the row again and a worker runs it
-        jobs.deliver(outbox_id)  # too early: the dead attempt's lease still holds the row
+    with app.app_context(), transaction.job():  # too early: the dead attempt's lease still holds the row
+        jobs.deliver(outbox_id)
+    with app.app_context(), transaction.job():  # its lease ran out: the sweeper enqueues it, a worker runs it
         outbox.deliver(outbox_id, now=lease_end)
-        db.session.commit()
     db.session.expire_all()
     assert len(rep.events(meeting.uid)) == 1
     assert meeting.provider_event_id
@@ -428,7 +429,8 @@ def test_a_calendar_removed_before_the_write_fails_it_with_the_reason(google_rep
     [(_queue, _func, (outbox_id,), _job_id)] = queued
     sync.disconnect(google_rep.tenant, google_rep.user, google_rep.connection)
     db.session.commit()
-    jobs.deliver(outbox_id)
+    with transaction.job():
+        jobs.deliver(outbox_id)
     db.session.expire_all()
     row = db.session.get(OutboxMessage, outbox_id)
     assert row.status == "failed"

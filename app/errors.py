@@ -1,0 +1,181 @@
+"""Coded errors: what a service refuses, as a code and the field at fault, and the one table of their words.
+
+A service raises ``PagesError("slot_taken", "start")``; a view or a job shows ``error.message``, which
+looks the code up in ``MESSAGES`` and translates it into the language of the moment it is read (the
+visitor's, or the recipient's under ``force_locale``). Nothing anywhere matches an error by its English
+text: a new refusal is a new code here, with its message, and the Polish for it in messages.po.
+
+Values that belong in the message (a slug, a limit) travel as ``params`` and fill ``%(name)s``
+placeholders. The classes stay per feature, so views catch what they can answer (``SlotTaken`` is a 409,
+``BookingPaused`` a 503) and services keep raising their own family.
+"""
+
+from flask_babel import gettext
+
+
+def N_(message: str) -> str:
+    """pybabel's standard marker: the message is extracted for translation, and translated when read."""
+    return message
+
+
+class CodedError(Exception):
+    """A refusal with a ``code`` (a key of ``MESSAGES``), the ``field`` at fault (or None) and ``params``."""
+
+    default_field: str | None = None
+
+    def __init__(self, code: str, field: str | None = None, **params):
+        if code not in MESSAGES:
+            raise ValueError(f"error code {code!r} has no message in app/errors.py MESSAGES")
+        super().__init__(code)
+        self.code = code
+        self.field = field if field is not None else self.default_field
+        self.params = params
+
+    @property
+    def message(self) -> str:
+        """The message in the current language, its placeholders filled."""
+        return message(self.code, **self.params)
+
+
+def message(code: str, **params) -> str:
+    """The message of ``code`` in the current language; Flask-Babel fills ``params`` after translating."""
+    return gettext(MESSAGES[code], **params)
+
+
+# --- The families -------------------------------------------------------------------------------------------
+
+
+class PagesError(CodedError):
+    """A request the scheduling pages cannot take (422 unless a subclass says otherwise)."""
+
+
+class SlotTaken(PagesError):
+    """The start is on the page's grid but no longer free (409)."""
+
+    default_field = "start"
+
+
+class BookingPaused(PagesError):
+    """Booking with this rep is paused because one of their calendars is inactive (C11, 503)."""
+
+    def __init__(self, reason: str):
+        super().__init__("booking_paused")
+        self.reason = reason  # for the log and the rep's email; the visitor only learns "not right now"
+
+
+class PageUnavailable(PagesError):
+    """The rep or the tenant switched scheduling pages off (P4)."""
+
+    def __init__(self):
+        super().__init__("page_unavailable")
+
+
+class DomainError(CodedError):
+    """A request the domain manager refuses; the field is the hostname unless said otherwise."""
+
+    def __init__(self, code: str, field: str | None = "hostname", **params):
+        super().__init__(code, field, **params)
+
+
+class SettingsRefused(CodedError):
+    """A calendar settings change the rules (C2, C6-C9, C11) do not allow."""
+
+
+class TenantsError(CodedError):
+    """A request about accounts and users the tenants feature refuses."""
+
+
+class EmailTaken(TenantsError):
+    default_field = "email"
+
+    def __init__(self, email: str):
+        super().__init__("email_taken")
+        self.email = email
+
+
+class NotAllowed(TenantsError):
+    def __init__(self):
+        super().__init__("not_allowed")
+
+
+class CrmError(CodedError):
+    """A CRM change refused."""
+
+
+class DuplicateEmail(CrmError):
+    """Another contact of the tenant already has this email; ``existing`` is that contact."""
+
+    default_field = "email"
+
+    def __init__(self, existing):
+        super().__init__("contact_email_taken")
+        self.existing = existing
+
+
+# --- The one table ------------------------------------------------------------------------------------------
+
+MESSAGES: dict[str, str] = {
+    # Scheduling pages: the editor (P1-P4)
+    "team_admins_only": N_("Only an admin can see the team's scheduling pages."),
+    "company_switch_admins_only": N_("Only an admin can switch every page of the company off or on."),
+    "slug_pattern": N_(
+        "Use 1-64 lower-case letters, digits and hyphens, starting and ending with a letter or digit."
+    ),
+    "slug_reserved": N_("“%(slug)s” is reserved; choose another."),
+    "slug_taken": N_("“%(slug)s” is already taken; choose another."),
+    "page_slug_taken": N_("You already have a page at “%(slug)s”."),
+    "redirect_url": N_("Use a web address starting with http:// or https://."),
+    "domain_not_verified": N_("Choose the app's address or one of your company's verified domains."),
+    "availability_invalid": N_("These hours cannot be used: %(detail)s"),
+    "working_hours_invalid": N_("These hours cannot be used: %(detail)s"),
+    "daily_limit_min": N_("The daily maximum is at least one meeting."),
+    # Scheduling pages: the visitor's side (P5, P6, C7, C11)
+    "days_range": N_("Ask for 1 to %(max)d days."),
+    "month_format": N_("Give the month as YYYY-MM."),
+    "day_format": N_("Give the day as YYYY-MM-DD."),
+    "date_range": N_("Give a date between 1970 and 2999."),
+    "time_zone_unknown": N_("Unknown time zone; use an IANA name such as Europe/Warsaw."),
+    "duration_not_offered": N_("This page offers meetings of %(offered)s minutes."),
+    "start_format": N_("Give the start as an ISO 8601 time with its offset."),
+    "start_offset": N_("Give the start with its UTC offset, e.g. 2026-12-01T09:00:00+01:00."),
+    "start_range": N_("Give a time between 1970 and 2999."),
+    "start_past": N_("That time is in the past."),
+    "start_not_offered": N_("That time is not offered on this page; pick one of the times shown."),
+    "slot_taken": N_("Someone has just booked that time; please pick another."),
+    "day_full": N_("That day is fully booked; please pick another day."),
+    "consent_required": N_("Please tick the consent box to book."),
+    "idempotency_key_reused": N_("This form was already used for another booking; reload the page."),
+    "page_unavailable": N_("This scheduling page is not available."),
+    "booking_paused": N_("Booking is not available right now. Please try again later."),
+    "booking_cancelled": N_("This booking was cancelled."),
+    "booking_page_gone": N_("The page this meeting was booked on no longer exists; cancel and book again."),
+    "length_gone": N_("This page no longer offers meetings of this length; cancel and book again."),
+    # Domains (D1-D6)
+    "domain_required": N_("Enter a domain, like meet.example.com."),
+    "domain_not_a_name": N_(
+        "Enter only the domain name, like meet.example.com: no http://, path, port or spaces."
+    ),
+    "domain_ip_address": N_("An IP address cannot be verified; enter a domain name."),
+    "domain_too_long": N_("A domain name has at most %(limit)s characters."),
+    "domain_invalid": N_("This is not a valid domain name."),
+    "domain_single_label": N_("Enter a full domain name with a dot, like example.com."),
+    "domain_app_host": N_("That is Termin's own address; enter your company's domain."),
+    "domain_taken": N_("This domain is already connected to another Termin account."),
+    "domain_already_added": N_("You have already added this domain."),
+    "domain_admins_only": N_("Only an admin can manage domains."),
+    "domain_robots_too_long": N_("robots.txt may have at most %(limit)s characters."),
+    "domain_robots_binary": N_("robots.txt must be plain text."),
+    # Calendar settings (C2, C6-C9, C11)
+    "default_calendar_not_writable": N_("Choose a calendar of this account that you can write to."),
+    "calendar_not_in_account": N_("That calendar is not part of this account."),
+    "calendar_free_busy_only": N_(
+        "“%(name)s” is shared with free/busy only, so it cannot be added. Ask its owner to share all event "
+        "details."
+    ),
+    "calendar_inactive": N_("“%(name)s” is inactive; reconnect or remove it first."),
+    "task_sync_seat": N_("Task sync needs a Sales or Service seat. Ask an admin for one."),
+    # Accounts and the CRM
+    "email_taken": N_("This email already has a Termin account."),
+    "not_allowed": N_("Your role does not allow this. Ask an admin of your account."),
+    "contact_email_taken": N_("Another contact already has this email."),
+}
