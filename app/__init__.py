@@ -8,9 +8,8 @@ from flask_babel import format_date, format_time, get_locale, lazy_gettext
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import cli, models  # noqa: F401  (models: every model is mapped before the first query)
+from app import cli, logs, models  # noqa: F401  (models: every model is mapped before the first query)
 from app import config as config_module
-from app import logs
 from app.crm.views import bp as crm_bp
 from app.domains.tls import bp as tls_bp
 from app.domains.views import bp as domains_bp

@@ -1,5 +1,5 @@
-"""``flask worker``, ``flask worker-check`` and ``flask sweep``: registered through the ``flask.commands`` entry point group
-(pyproject.toml), so the app never imports the worker code that imports it."""
+"""``flask worker``, ``flask worker-check`` and ``flask sweep``: registered through the ``flask.commands``
+entry point group (pyproject.toml), so the app never imports the worker code that imports it."""
 
 import click
 from flask import current_app
