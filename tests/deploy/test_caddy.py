@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
-from app.pages.services import page_path
+from app.pages.paths import page_path
 from tests import factories
 from tests.conftest import APP_HOST, TEST_DATABASE_URL, config_for_tests, recreate_database, worker_database
 from tests.servers import free_port

@@ -1,5 +1,6 @@
 """Faults under the worker and the sweeper (issue 11, items 3 and 6), each as separate processes on a
 PostgreSQL and a Redis of the package's own: a worker SIGKILLed mid-delivery, Redis restarted mid-delivery.
+(PostgreSQL restarted under bookings: test_database.py.)
 
 The lease is ``STALE_SECONDS`` (3 s) instead of 60, and the sweeper runs every second instead of 15, so a
 dead worker's job comes back in seconds; the same code with the defaults retries within 75 s
