@@ -23,19 +23,26 @@ from app.tenants.views import bp as tenants_bp
 from app.web import assets, outage
 from app.web.assets import bp as assets_bp
 from app.web.boundary import TerminFlask
+from app.web.converters import RouteMap
 from app.web.errors import register_error_handlers
 from app.web.forms import time_zone_names
 from app.web.health import bp as health_bp
 from app.web.htmx import vary_on_hx_request
+from app.web.json import GuardedJSONProvider
 from app.web.public import bp as public_bp
 from app.web.tenancy import resolve_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class Termin(TerminFlask):
+    json_provider_class = GuardedJSONProvider  # request bodies nest at most MAX_DEPTH (web/json.py)
+    url_map_class = RouteMap  # one converter per kind of path argument for every route (web/converters.py)
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: embedded defaults, then the environment, then ``config``."""
-    app = TerminFlask(
+    app = Termin(
         __name__,
         instance_path=str(ROOT / "instance"),
         template_folder=str(ROOT / "templates"),
@@ -141,7 +148,16 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("when")
     def when(value) -> str:
         """A moment in the viewer's time zone and locale, to the minute: "Jul 1, 2030 10:00 AM"."""
-        return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
+        try:
+            return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
+        except OverflowError:
+            # Within hours of datetime's ends (a provider's event in 9999, say) the viewer's zone has no
+            # such day; the moment is still shown, in UTC and saying so.
+            day, moment = (
+                format_date(value, "medium", rebase=False),
+                format_time(value, "short", rebase=False),
+            )
+            return f"{day} {moment} UTC"
 
 
 def register_cli(app: Flask) -> None:

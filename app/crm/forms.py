@@ -2,10 +2,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
+    SearchField,
     SelectChoice,
     SelectField,
     StringField,
@@ -16,7 +16,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 
 from app.crm.services import ContactData
-from app.web.forms import strip
+from app.web.forms import TerminForm, strip
 
 
 def _text(label, limit, required=False):
@@ -27,7 +27,20 @@ def _text(label, limit, required=False):
     return StringField(label, filters=[strip], validators=validators)
 
 
-class ContactForm(FlaskForm):
+class ContactSearchForm(TerminForm):
+    """The contact list's search box, read from the query string."""
+
+    class Meta:
+        csrf = False  # a GET: nothing is changed
+
+    q = SearchField(
+        _l("Search contacts"),
+        filters=[strip],
+        validators=[Length(max=200, message=_l("At most %(max)d characters.", max=200))],
+    )
+
+
+class ContactForm(TerminForm):
     email = EmailField(
         _l("Email"),
         filters=[strip],
@@ -82,7 +95,7 @@ def local_to_utc(day: date, at: time, zone_name: str) -> datetime:
     return as_utc
 
 
-class MeetingForm(FlaskForm):
+class MeetingForm(TerminForm):
     title = _text(_l("Title"), 200, required=True)
     date = DateField(_l("Date"), validators=[InputRequired(_l("Choose the meeting's date."))])
     start_time = TimeField(_l("Start time"), validators=[InputRequired(_l("Choose the start time."))])
@@ -116,7 +129,7 @@ class MeetingForm(FlaskForm):
         return self.start_at + timedelta(minutes=self.duration.data)
 
 
-class TaskForm(FlaskForm):
+class TaskForm(TerminForm):
     title = _text(_l("Task"), 200, required=True)
     due_date = DateField(_l("Due date"), validators=[Optional()])
     due_time = TimeField(_l("Due time"), validators=[Optional()], default=time(9, 0))

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.crm import services
-from app.crm.forms import ContactForm, MeetingForm, TaskForm
+from app.crm.forms import ContactForm, ContactSearchForm, MeetingForm, TaskForm
 from app.web.htmx import hx_redirect, is_fragment_request, render_page_or_fragment
 
 bp = Blueprint("crm", __name__, url_prefix="/crm")
@@ -24,10 +24,17 @@ def _tenant():
 @bp.get("/contacts")
 def contacts():
     """The contact list; an htmx search swaps only the list."""
-    query = request.args.get("q", "").strip()[:200]
-    page = request.args.get("page", 1, type=int) or 1
+    search = ContactSearchForm(request.args)
+    if not search.validate():
+        return render_page_or_fragment(
+            "crm/contacts.html", "crm/_contact_list.html", result=None, query="", search=search
+        ), 422
+    query = search.q.data or ""
+    page = request.args.get("page", 1, type=int) or 1  # a pager link's number; the service clamps it
     result = services.list_contacts(_tenant(), query, page)
-    return render_page_or_fragment("crm/contacts.html", "crm/_contact_list.html", result=result, query=query)
+    return render_page_or_fragment(
+        "crm/contacts.html", "crm/_contact_list.html", result=result, query=query, search=search
+    )
 
 
 @bp.route("/contacts/new", methods=["GET", "POST"])

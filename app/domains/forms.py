@@ -1,12 +1,11 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired
 
-from app.web.forms import strip
+from app.web.forms import TerminForm, strip
 
 
-class AddDomainForm(FlaskForm):
+class AddDomainForm(TerminForm):
     # Length and shape are checked by services.normalise_hostname, which names what is wrong.
     hostname = StringField(
         _l("Domain"),
@@ -15,5 +14,5 @@ class AddDomainForm(FlaskForm):
     )
 
 
-class RobotsForm(FlaskForm):
+class RobotsForm(TerminForm):
     robots_txt = TextAreaField(_l("robots.txt"))

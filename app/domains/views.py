@@ -75,7 +75,7 @@ def add():
     return _render(added=domain)
 
 
-@bp.post("/<int(max=2147483647):domain_id>/verify")
+@bp.post("/<int:domain_id>/verify")
 @admin_required
 def verify(domain_id: int):
     domain = _domain_or_404(domain_id)
@@ -83,7 +83,7 @@ def verify(domain_id: int):
     return _render()
 
 
-@bp.post("/<int(max=2147483647):domain_id>/remove")
+@bp.post("/<int:domain_id>/remove")
 @admin_required
 def remove(domain_id: int):
     domain = _domain_or_404(domain_id)
@@ -91,7 +91,7 @@ def remove(domain_id: int):
     return _render()
 
 
-@bp.route("/<int(max=2147483647):domain_id>/robots", methods=["GET", "POST"])
+@bp.route("/<int:domain_id>/robots", methods=["GET", "POST"])
 @admin_required
 def robots(domain_id: int):
     domain = _domain_or_404(domain_id)
@@ -107,7 +107,7 @@ def robots(domain_id: int):
     return _render_robots(domain, form, saved)
 
 
-@bp.post("/<int(max=2147483647):domain_id>/robots/keep-pages-out")
+@bp.post("/<int:domain_id>/robots/keep-pages-out")
 @admin_required
 def keep_pages_out(domain_id: int):
     """D4's one click: ``Disallow: /meetings*`` in the domain's robots.txt."""

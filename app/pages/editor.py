@@ -290,7 +290,7 @@ def new_page():
     return _render_form(form, None, owner, 422)
 
 
-@bp.route("/<int(max=2147483647):page_id>/edit", methods=["GET", "POST"])
+@bp.route("/<int:page_id>/edit", methods=["GET", "POST"])
 def edit_page(page_id: int):
     page = _page_or_404(page_id)
     owner = page.owner
@@ -315,7 +315,7 @@ def edit_page(page_id: int):
     return _render_form(form, page, owner, 422)
 
 
-@bp.get("/<int(max=2147483647):page_id>")
+@bp.get("/<int:page_id>")
 def share(page_id: int):
     """The page's share link, preview and embed code, on its current host."""
     page = _page_or_404(page_id)
@@ -328,7 +328,7 @@ def share(page_id: int):
     )
 
 
-@bp.post("/<int(max=2147483647):page_id>/default")
+@bp.post("/<int:page_id>/default")
 def make_default(page_id: int):
     """P3: the page used when a meeting link goes into an email; served at /meetings/<user-slug>."""
     page = _page_or_404(page_id)
@@ -341,7 +341,7 @@ def make_default(page_id: int):
     return _back_to_list(owner)
 
 
-@bp.route("/<int(max=2147483647):page_id>/delete", methods=["GET", "POST"])
+@bp.route("/<int:page_id>/delete", methods=["GET", "POST"])
 def delete_page(page_id: int):
     """GET asks to confirm (no JavaScript needed); POST deletes. Bookings made on it stay."""
     page = _page_or_404(page_id)
@@ -360,7 +360,7 @@ def delete_page(page_id: int):
 # --- Bookings ---------------------------------------------------------------------------------------------
 
 
-@bp.route("/bookings/<int(max=2147483647):booking_id>/cancel", methods=["GET", "POST"])
+@bp.route("/bookings/<int:booking_id>/cancel", methods=["GET", "POST"])
 def cancel_booking(booking_id: int):
     """GET asks to confirm; POST cancels the booking, its meeting and event, and tells the visitor."""
     booking = _booking_or_404(booking_id)

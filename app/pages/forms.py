@@ -12,7 +12,6 @@ from datetime import date
 from itertools import pairwise
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -33,7 +32,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from app.pages.models import SchedulingPage
 from app.pages.services import SLUG_PATTERN, PageSettings, RepLimits
 from app.tenants.services import RESERVED_SLUGS
-from app.web.forms import strip, valid_time_zone
+from app.web.forms import FIRST_YEAR, LAST_YEAR, YEARS, TerminForm, strip, valid_time_zone
 
 WEEKDAYS = (
     _l("Monday"),
@@ -56,25 +55,6 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _RANGE_SPLIT = re.compile("\\s*[-\u2013\u2014]\\s*")  # hyphen, en dash, em dash
 _QUESTION_ID = re.compile(r"^q\d{1,6}$")
 OFF_WORDS = {"off", "closed", "wolne", "nieczynne"}
-
-
-NO_CONTROLS = _l("Remove the invisible control characters from this field.")
-
-
-def _text_fields(fields):
-    """Every field of a form, those of its rows (``FieldList`` of ``FormField``) included."""
-    for field in fields:
-        if isinstance(field, FieldList):
-            yield from _text_fields(field.entries)
-        elif isinstance(field, FormField):
-            yield from _text_fields(field.form)
-        else:
-            yield field
-
-
-def _no_nul(form, field) -> None:
-    if isinstance(field.data, str) and "\x00" in field.data:
-        raise ValidationError(NO_CONTROLS)
 
 
 def _length(limit: int) -> Length:
@@ -175,6 +155,8 @@ def parse_overrides(text: str) -> list[dict]:
             raise ValidationError(
                 _l("Line %(number)d: start with a date as YYYY-MM-DD, like 2026-12-24: off.", number=number)
             ) from None
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise ValidationError(_l("Line %(number)d: %(problem)s", number=number, problem=str(YEARS)))
         if day in overrides:
             raise ValidationError(_l("Line %(number)d: %(day)s is given twice.", number=number, day=day_text))
         if rest.lower() in OFF_WORDS or rest == "":
@@ -241,7 +223,7 @@ class QuestionForm(Form):
             raise ValidationError(_l("Give at least two choices, one a line."))
 
 
-class PageForm(FlaskForm):
+class PageForm(TerminForm):
     title = StringField(
         _l("Title"),
         filters=[strip],
@@ -390,10 +372,6 @@ class PageForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        for field in _text_fields(self):
-            if isinstance(field.data, str) and "\x00" in field.data:  # PostgreSQL cannot store NUL
-                field.errors = [*field.errors, str(NO_CONTROLS)]
-                valid = False
         weekly = []
         for weekday, day_field in enumerate(self.day_fields):
             try:
@@ -531,6 +509,8 @@ def parse_time_off(text: str) -> list[tuple[date, date]]:
             ) from None
         if len(days) not in (1, 2):
             raise ValidationError(_l("Line %(number)d: at most two dates a line.", number=number))
+        if any(not FIRST_YEAR <= day.year <= LAST_YEAR for day in days):
+            raise ValidationError(_l("Line %(number)d: %(problem)s", number=number, problem=str(YEARS)))
         first, last = days[0], days[-1]
         if last < first:
             raise ValidationError(_l("Line %(number)d: the last date is before the first.", number=number))
@@ -544,7 +524,7 @@ def format_time_off(time_off) -> str:
     return "\n".join(first if first == last else f"{first} - {last}" for first, last in time_off)
 
 
-class RepLimitsForm(FlaskForm):
+class RepLimitsForm(TerminForm):
     """The rep's working hours, time off and daily maximum, honoured by every page they are booked on."""
 
     limit_hours = BooleanField(_l("Only offer times within my working hours"))
@@ -558,7 +538,7 @@ class RepLimitsForm(FlaskForm):
     time_off = TextAreaField(
         _l("Time off"),
         filters=[strip],
-        validators=[_length(10_000), _no_nul],
+        validators=[_length(10_000)],
         description=_l(
             "One a line: a date (2026-12-24) or a range (2026-12-24 - 2027-01-02). No meetings then."
         ),
@@ -591,10 +571,6 @@ class RepLimitsForm(FlaskForm):
         valid = super().validate(extra_validators)
         weekly = []
         for weekday, day_field in enumerate(self.day_fields):
-            if "\x00" in (day_field.data or ""):
-                day_field.errors = [*day_field.errors, str(NO_CONTROLS)]
-                valid = False
-                continue
             try:
                 weekly.extend((weekday, s, e) for s, e in parse_ranges(day_field.data))
             except ValidationError as error:
@@ -622,7 +598,7 @@ class RepLimitsForm(FlaskForm):
 # --- The list page's small forms -------------------------------------------------------------------------
 
 
-class UserSlugForm(FlaskForm):
+class UserSlugForm(TerminForm):
     page_slug = StringField(
         _l("Your link"),
         filters=[strip],
@@ -630,7 +606,7 @@ class UserSlugForm(FlaskForm):
     )
 
 
-class SwitchForm(FlaskForm):
+class SwitchForm(TerminForm):
     """A P4 switch: ``disabled`` "1" turns pages off, "0" on."""
 
     disabled = RadioField(
@@ -638,7 +614,5 @@ class SwitchForm(FlaskForm):
     )
 
 
-class CancelBookingForm(FlaskForm):
-    reason = TextAreaField(
-        _l("Reason (sent to the visitor)"), filters=[strip], validators=[_length(2000), _no_nul]
-    )
+class CancelBookingForm(TerminForm):
+    reason = TextAreaField(_l("Reason (sent to the visitor)"), filters=[strip], validators=[_length(2000)])

@@ -62,10 +62,10 @@ from app.pages import cache as page_cache
 from app.pages import services as pages
 from app.pages.links import booking_host, manage_url, page_url
 from app.pages.models import Booking, SchedulingPage
-from app.pages.public_forms import ANSWER_MAX, CONTROL_CHARACTERS, booking_form, question_field_name
+from app.pages.public_forms import VisitorCancelForm, booking_form, question_field_name
 from app.web import errors as web_errors
 from app.web import outage
-from app.web.forms import time_zone_names
+from app.web.forms import json_formdata, time_zone_names
 from app.web.htmx import is_fragment_request
 from app.web.links import external_url
 from app.web.tenancy import follows_old_links, public
@@ -696,21 +696,7 @@ def slots_json(user_slug: str, page_slug: str | None = None):
 
 
 def _json_formdata() -> MultiDict | None:
-    """A JSON object's fields as form data (scalars as text, booleans as a ticked box or not)."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return None
-    formdata = MultiDict()
-    for key, value in data.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            formdata[str(key)] = "y" if value else ""
-        elif isinstance(value, (str, int, float)):
-            formdata[str(key)] = str(value)
-        else:
-            formdata[str(key)] = repr(value)
-    return formdata
+    return json_formdata(request.get_json(silent=True))
 
 
 def _form_errors(form) -> dict[str, str]:
@@ -939,12 +925,10 @@ def cancel(token: str):
         if request.method == "POST":
             return redirect(manage_url(booking, token), 303)
         return render_template("booking/cancel.html", **context)
-    reason = (request.form.get("reason") or "").strip()
-    if len(reason) > ANSWER_MAX:
-        context["errors"] = {"reason": _("At most %(max)d characters.", max=ANSWER_MAX)}
-        return render_template("booking/cancel.html", reason=reason, **context), 422
-    if CONTROL_CHARACTERS.search(reason):
-        context["errors"] = {"reason": _("Remove the invisible control characters from this field.")}
+    form = VisitorCancelForm(meta={"csrf": False})  # CSRFProtect has checked the token already
+    reason = form.reason.data or ""
+    if not form.validate():
+        context["errors"] = {"reason": " ".join(str(error) for error in form.reason.errors)}
         return render_template("booking/cancel.html", reason=reason, **context), 422
     if booking.start_at <= now:
         context["errors"] = {"reason": _("This meeting has already started; it can no longer be cancelled.")}

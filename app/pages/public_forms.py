@@ -3,36 +3,17 @@
 The form class is built per page, because the questions are the page's.
 """
 
-import re
-
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
 from app.pages import services as pages
 from app.pages.models import SchedulingPage
-from app.web.forms import strip, valid_time_zone
+from app.web.forms import TerminForm, strip, valid_time_zone
 
 NAME_MAX = 80  # the bookings columns
 ANSWER_MAX = 2000
-
-
-# Text no one types: NUL (which PostgreSQL cannot store) and the other C0 controls. A name also may not
-# hold a line break, since it goes into the subject of the rep's email.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
-
-
-def no_control_characters(*, multiline: bool = False):
-    pattern = CONTROL_CHARACTERS if multiline else _LINE_CONTROLS
-
-    def check(form, field) -> None:
-        if isinstance(field.data, str) and pattern.search(field.data):
-            raise ValidationError(_l("Remove the invisible control characters from this field."))
-
-    return check
 
 
 def question_field_name(question: dict) -> str:
@@ -66,13 +47,12 @@ def _name_field(label, missing) -> StringField:
         filters=[strip],
         validators=[
             DataRequired(missing),
-            no_control_characters(),
             Length(max=NAME_MAX, message=_l("At most %(max)d characters.", max=NAME_MAX)),
         ],
     )
 
 
-class BookingForm(FlaskForm):
+class BookingForm(TerminForm):
     """The fields every page asks; ``booking_form`` adds the page's questions and consent."""
 
     start = HiddenField(filters=[strip], validators=[InputRequired(_l("Pick a time to book.")), _valid_start])
@@ -85,7 +65,6 @@ class BookingForm(FlaskForm):
         validators=[
             Optional(),
             Length(max=100, message=_l("This form is damaged.")),
-            no_control_characters(),
         ],
     )
     first_name = _name_field(_l("First name"), _l("Enter your first name."))
@@ -95,7 +74,6 @@ class BookingForm(FlaskForm):
         filters=[strip],
         validators=[
             InputRequired(_l("Enter your email address.")),
-            no_control_characters(),
             Length(max=254, message=_l("An email address has at most 254 characters.")),
             Email(
                 message=_l("Enter a valid email address, like name@example.com."), check_deliverability=False
@@ -164,7 +142,6 @@ def booking_form(page: SchedulingPage, *, formdata=None, **data) -> BookingForm:
         else:
             validators = [
                 DataRequired(_l("Answer this question.")) if required else Optional(),
-                no_control_characters(multiline=True),
                 Length(max=ANSWER_MAX, message=_l("At most %(max)d characters.", max=ANSWER_MAX)),
             ]
             field = TextAreaField(label, filters=[strip], validators=validators)
@@ -179,3 +156,12 @@ def booking_form(page: SchedulingPage, *, formdata=None, **data) -> BookingForm:
     form = PageBookingForm(**kwargs, **data)
     form.page = page
     return form
+
+
+class VisitorCancelForm(TerminForm):
+    """The visitor's reason for cancelling, sent to the rep."""
+
+    reason = TextAreaField(
+        filters=[strip],
+        validators=[Length(max=ANSWER_MAX, message=_l("At most %(max)d characters.", max=ANSWER_MAX))],
+    )

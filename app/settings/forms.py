@@ -1,18 +1,17 @@
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
 
 # DataRequired sees the stripped value, so a field of spaces counts as empty.
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from app.web.forms import strip
+from app.web.forms import TerminForm, strip
 
 MAX_SHARED_URLS = 20
 
 
-class CalDAVForm(FlaskForm):
+class CalDAVForm(TerminForm):
     server_url = StringField(
         _l("Server"),
         filters=[strip],
@@ -56,7 +55,7 @@ class CalDAVForm(FlaskForm):
         return [line.strip() for line in (self.shared_urls.data or "").splitlines() if line.strip()]
 
 
-class ConnectionForm(FlaskForm):
+class ConnectionForm(TerminForm):
     """One account's choices; fields are prefixed per connection so several forms share a page."""
 
     calendar_sync = BooleanField(_l("Calendar sync"))

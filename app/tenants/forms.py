@@ -1,10 +1,9 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length
 
 from app.tenants.models import LOCALES
-from app.web.forms import strip, valid_time_zone
+from app.web.forms import TerminForm, strip, valid_time_zone
 
 PASSWORD_MIN = 10
 
@@ -66,7 +65,7 @@ def _time_zone_field():
     )
 
 
-class SignupForm(FlaskForm):
+class SignupForm(TerminForm):
     company = _name_field(_l("Company"))
     name = _name_field(_l("Your name"))
     email = _email_field(_l("Work email"))
@@ -74,29 +73,29 @@ class SignupForm(FlaskForm):
     time_zone = _time_zone_field()
 
 
-class LoginForm(FlaskForm):
+class LoginForm(TerminForm):
     email = _email_field(_l("Email"))
     password = PasswordField(_l("Password"), validators=[InputRequired(_l("Enter your password."))])
     remember = BooleanField(_l("Keep me signed in"))
 
 
-class InviteForm(FlaskForm):
+class InviteForm(TerminForm):
     email = _email_field(_l("Email"))
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="rep")
     seat = SelectField(_l("Seat"), choices=SEAT_CHOICES, default="none")
 
 
-class SeatForm(FlaskForm):
+class SeatForm(TerminForm):
     seat = SelectField(_l("Seat"), choices=SEAT_CHOICES)
 
 
-class AcceptInvitationForm(FlaskForm):
+class AcceptInvitationForm(TerminForm):
     name = _name_field(_l("Your name"))
     password = _password_field(_l("Choose a password"))
     time_zone = _time_zone_field()
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(TerminForm):
     name = _name_field(_l("Name"))
     time_zone = _time_zone_field()
     locale = SelectField(_l("Language"), choices=LOCALE_CHOICES)

@@ -87,9 +87,25 @@ def test_json_booking_answers_201_with_the_booking(app, site, client):
         assert pages.get_booking_by_token(token).id == row.id
 
 
-def test_a_json_body_or_form_fields_both_work(site, client):
-    as_form = client.post(f"{site.intro_path}/book", data=payload(), headers=JSON)
-    assert as_form.status_code == 201
+def test_a_json_body_or_form_fields_both_work(app, site, client):
+    later = "2030-01-07T11:00:00+01:00"
+    as_json = client.post(f"{site.intro_path}/book", json=payload(first_name="Jay"), headers=JSON)
+    as_form = client.post(
+        f"{site.intro_path}/book", data=payload(start=later, first_name="Fay"), headers=JSON
+    )
+
+    assert (as_json.status_code, as_form.status_code) == (201, 201), (as_json.get_json(), as_form.get_json())
+    by_json, by_form = as_json.get_json()["booking"], as_form.get_json()["booking"]
+    assert (by_json["first_name"], by_json["start"]) == ("Jay", START)
+    assert (by_form["first_name"], by_form["start"]) == ("Fay", later)
+    for key in ("last_name", "email", "time_zone", "duration", "status", "answers", "page"):
+        assert by_form[key] == by_json[key], key
+    assert by_form["email"] == "vera@example.org"
+    rows = bookings(app)
+    assert [(b.first_name, b.last_name, b.email) for b in rows] == [
+        ("Jay", "Visitor", "vera@example.org"),
+        ("Fay", "Visitor", "vera@example.org"),
+    ]
 
 
 def test_json_answers_and_consent_are_kept(app, site, make_client):

@@ -127,11 +127,17 @@ def test_control_characters_are_refused_naming_the_field(app, site, make_client,
 
 
 def test_a_multi_line_answer_is_still_fine(app, site, make_client):
-    response = make_client(ACME_HOST).post(
-        f"{site.demo_path}/book", json={**VALID, "q_q3": "line one\r\nline two\ttabbed"}
-    )
+    answer = "line one\r\nline two\ttabbed"
+    response = make_client(ACME_HOST).post(f"{site.demo_path}/book", json={**VALID, "q_q3": answer})
 
-    assert response.status_code == 201
+    assert response.status_code == 201, response.get_json()
+    answers = {item["id"]: item["answer"] for item in response.get_json()["booking"]["answers"]}
+    assert answers["q3"] == answer
+    with app.app_context():
+        booking = db.session.get(Booking, response.get_json()["booking"]["id"])
+        assert {item["id"]: item["answer"] for item in booking.answers}["q3"] == answer
+        assert "line one" in booking.meeting.notes
+        assert "line two\ttabbed" in booking.meeting.notes
 
 
 def test_the_html_form_with_a_damaged_duration_comes_back_422(site, client):
