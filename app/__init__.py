@@ -13,19 +13,21 @@ from app import config as config_module
 from app.crm.views import bp as crm_bp
 from app.domains.tls import bp as tls_bp
 from app.domains.views import bp as domains_bp
-from app.extensions import babel, csrf, db, htmx, login_manager, migrate
+from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 from app.pages import notifications  # noqa: F401  (connects the booking signals to the emails)
 from app.pages.editor import bp as pages_bp
 from app.pages.public import bp as booking_bp
 from app.settings.views import bp as settings_bp
 from app.sweeper import start_in_process
 from app.tenants.views import bp as tenants_bp
+from app.tenants.views import set_remember_cookie
 from app.web import assets, outage
 from app.web.assets import bp as assets_bp
 from app.web.boundary import TerminFlask
 from app.web.converters import RouteMap
 from app.web.errors import register_error_handlers
 from app.web.forms import time_zone_names
+from app.web.headers import add_security_headers
 from app.web.health import bp as health_bp
 from app.web.htmx import vary_on_hx_request
 from app.web.json import GuardedJSONProvider
@@ -76,6 +78,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     htmx.init_app(app)
+    limiter.init_app(app)
     babel.init_app(
         app,
         locale_selector=select_locale,
@@ -113,6 +116,8 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     app.before_request(resolve_host)
     app.after_request(vary_on_hx_request)
+    app.after_request(set_remember_cookie)
+    app.after_request(add_security_headers)
 
 
 def select_locale() -> str | None:

@@ -44,6 +44,16 @@ def defaults(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead, so a tab left open overnight still works
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "INVITATION_DAYS": 7,
+        # A signed-in session ends server-side after this many days (or at sign-out, sign-out everywhere,
+        # a password change or reset); "Keep me signed in" lasts REMEMBER_DAYS, renewed at each use.
+        "SESSION_DAYS": 14,
+        "REMEMBER_DAYS": 30,
+        "REMEMBER_ME_COOKIE": "termin_remember",  # ours (app/tenants/views.py), not Flask-Login's
+        "PASSWORD_RESET_MINUTES": 60,
+        # How long a sign-up's confirmation link works; until it is followed nothing is created.
+        "SIGNUP_CONFIRM_HOURS": 24,
+        # A page asking visitors to confirm their email holds the chosen time this long for the link.
+        "BOOKING_HOLD_MINUTES": 10,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": ["en", "pl"],
@@ -51,6 +61,8 @@ def defaults(instance_path: str) -> dict:
         "ASSETS_DIR": None,
         # Trust X-Forwarded-Host/-Proto from this many proxies (0: none). Only set it behind a proxy you run.
         "PROXY_COUNT": 0,
+        # Strict-Transport-Security max-age on HTTPS responses; None: a year in production, off elsewhere.
+        "HSTS_SECONDS": None,
         # Fernet keys, comma-separated, newest first; the demo makes one under instance/.
         "ENCRYPTION_KEYS": None,
         # CalDAV servers on private, loopback or link-local addresses are refused (SSRF) unless allowed;
@@ -112,6 +124,30 @@ def defaults(instance_path: str) -> dict:
         "MICROSOFT_AUTHORIZE_URL": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
         "MICROSOFT_TOKEN_URL": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
         "MICROSOFT_GRAPH_URL": "https://graph.microsoft.com/v1.0",
+        # Rate limits (app/web/limits.py, docs/security.md): Flask-Limiter's counters live in Redis when
+        # REDIS_URL is set (None: there, else in this process's memory, as in the demo).
+        "RATELIMIT_STORAGE_URI": None,
+        "RATELIMIT_STRATEGY": "moving-window",
+        "RATELIMIT_KEY_PREFIX": "termin-limits",
+        # Redis down: keep counting in each process's memory rather than fail every limited request.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_HEADERS_ENABLED": False,  # Retry-After is set on the 429 itself
+        # Failed sign-ins: per account (whoever tries) and per client address (whichever accounts).
+        "RATELIMIT_SIGNIN_ACCOUNT": "10 per 15 minutes",
+        "RATELIMIT_SIGNIN_IP": "30 per 15 minutes",
+        # Forms anyone may post, per client address.
+        "RATELIMIT_SIGNUP_IP": "10 per hour",
+        "RATELIMIT_INVITATION_IP": "20 per hour",
+        "RATELIMIT_PASSWORD_RESET_IP": "10 per hour",
+        # Reset or sign-up emails one address may receive, however many people ask.
+        "RATELIMIT_ACCOUNT_MAIL": "3 per hour",
+        # Public booking: tries per client address and page; bookings made per visitor email (any page).
+        "RATELIMIT_BOOKING_IP": "10 per hour;20 per day",
+        "RATELIMIT_BOOKING_EMAIL": "5 per day",
+        # Emails to one visitor address (confirmations, changes, cancellations), whatever asked for them.
+        "RATELIMIT_VISITOR_MAIL": "10 per day",
+        # Anonymous reads of scheduling pages and slots.json, per client address over every page.
+        "RATELIMIT_PUBLIC_READ_IP": "300 per minute",
     }
 
 
@@ -151,6 +187,10 @@ def finalise(config: dict, instance_path: str) -> None:
         options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
     if config["JOBS_MODE"] is None:
         config["JOBS_MODE"] = "rq" if config.get("REDIS_URL") or config["ENV"] == "production" else "thread"
+    if config["HSTS_SECONDS"] is None:
+        config["HSTS_SECONDS"] = 365 * 24 * 3600 if config["ENV"] == "production" else 0
+    if config["RATELIMIT_STORAGE_URI"] is None:
+        config["RATELIMIT_STORAGE_URI"] = config.get("REDIS_URL") or "memory://"
     if config["CALDAV_ALLOW_PRIVATE"] is None:
         config["CALDAV_ALLOW_PRIVATE"] = config["ENV"] != "production"
     if config["ENV"] == "production":

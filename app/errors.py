@@ -98,6 +98,15 @@ class NotAllowed(TenantsError):
         super().__init__("not_allowed")
 
 
+class WrongPassword(TenantsError):
+    """Changing the password needs the current one (issue 15)."""
+
+    default_field = "current_password"
+
+    def __init__(self):
+        super().__init__("wrong_password")
+
+
 class CrmError(CodedError):
     """A CRM change refused."""
 
@@ -143,6 +152,8 @@ MESSAGES: dict[str, str] = {
     "start_not_offered": N_("That time is not offered on this page; pick one of the times shown."),
     "slot_taken": N_("Someone has just booked that time; please pick another."),
     "day_full": N_("That day is fully booked; please pick another day."),
+    "page_day_full": N_("That day is fully booked on this page; please pick another day."),
+    "page_daily_cap_min": N_("Enter at least 1, or leave it empty for no limit."),
     "consent_required": N_("Please tick the consent box to book."),
     "idempotency_key_reused": N_("This form was already used for another booking; reload the page."),
     "page_unavailable": N_("This scheduling page is not available."),
@@ -177,5 +188,6 @@ MESSAGES: dict[str, str] = {
     # Accounts and the CRM
     "email_taken": N_("This email already has a Termin account."),
     "not_allowed": N_("Your role does not allow this. Ask an admin of your account."),
+    "wrong_password": N_("That is not your current password."),
     "contact_email_taken": N_("Another contact already has this email."),
 }

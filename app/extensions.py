@@ -4,6 +4,8 @@ import sqlite3
 
 from flask_babel import Babel
 from flask_htmx import HTMX
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -19,6 +21,8 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()
 babel = Babel()
+# Limits are declared on the views (app/web/limits.py); none applies to a route that does not ask for one.
+limiter = Limiter(key_func=get_remote_address)
 
 # SQLite (the embedded demo) has one writer at a time; a writer that finds the write lock taken waits up to
 # this long for it instead of failing with "database is locked" (a 500). A booking holds the lock for

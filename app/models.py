@@ -2,13 +2,23 @@
 
 from app.crm.models import Contact, Meeting, MeetingContact, Task
 from app.mail.models import OutboxMessage
-from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
+from app.pages.models import Booking, BookingAttempt, BookingHold, SchedulingPage, SlugAlias
 from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
-from app.tenants.models import Domain, Invitation, Tenant, User
+from app.tenants.models import (
+    Domain,
+    Invitation,
+    PasswordReset,
+    RememberToken,
+    SignupRequest,
+    Tenant,
+    User,
+    UserSession,
+)
 
 __all__ = [
     "Booking",
     "BookingAttempt",
+    "BookingHold",
     "BusyBlock",
     "Calendar",
     "CalendarConnection",
@@ -18,10 +28,14 @@ __all__ = [
     "Meeting",
     "MeetingContact",
     "OutboxMessage",
+    "PasswordReset",
+    "RememberToken",
     "SchedulingPage",
+    "SignupRequest",
     "SlugAlias",
     "SyncedEvent",
     "Task",
     "Tenant",
     "User",
+    "UserSession",
 ]

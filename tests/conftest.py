@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app import queue as job_queue
-from app.extensions import db
+from app.extensions import db, limiter
 from tests import factories
 from tests.fakes import smtp as fake_smtp
 from tests.servers import RedisServer
@@ -37,6 +37,9 @@ def config_for_tests(database_url: str) -> dict:
         "CALDAV_ALLOW_PRIVATE": True,
         "JOBS_MODE": "eager",
         "PAGE_CACHE_SECONDS": 0,  # the page micro-cache is off; tests/pages/test_page_cache.py turns it on
+        # The rate limits keep their production values (tests/web/test_limits.py hammers them); only the
+        # counters live in memory, emptied before every test (``fresh_limits``).
+        "RATELIMIT_STORAGE_URI": "memory://",
     }
 
 
@@ -90,6 +93,27 @@ def db_connection(request):
         outer.rollback()
         connection.close()
         engines[None] = engine
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits(request):
+    """Every test starts with no rate-limit counters: all test clients share one address, 127.0.0.1."""
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app")
+        limiter.reset()
+
+
+@pytest.fixture
+def raise_limits(app, monkeypatch):
+    """For a test that legitimately makes many requests: ``raise_limits(RATELIMIT_BOOKING_IP="1000 per
+    hour")``. Only the settings named change, for this test only; tests/web/test_limits.py keeps them all."""
+
+    def raise_(**settings):
+        for name, value in settings.items():
+            assert name in app.config, name
+            monkeypatch.setitem(app.config, name, value)
+
+    return raise_
 
 
 @pytest.fixture

@@ -14,12 +14,18 @@ def error_fields(response) -> set[str]:
     return set(FIELD_ERROR.findall(response.get_data(as_text=True)))
 
 
+# Signing in writes a session row; a test that signs in after its first snapshot has not written anything.
+NOT_SNAPSHOT = frozenset({"user_sessions"})
+
+
 def snapshot(app) -> dict[str, list[tuple]]:
-    """Every row of every table: equal snapshots before and after prove a request wrote nothing."""
+    """Every row of every table (but the sign-ins' sessions): equal snapshots before and after prove a
+    request wrote nothing."""
     with app.app_context():
         return {
             table.name: sorted((tuple(row) for row in db.session.execute(sa.select(table))), key=repr)
             for table in db.metadata.sorted_tables
+            if table.name not in NOT_SNAPSHOT
         }
 
 

@@ -5,6 +5,9 @@ Termin writes its events with SCHEDULE-AGENT=CLIENT (app/sync/providers/caldav.p
 RFC 6638 server that the client does the scheduling, so these are what reach the contact. The UID is the
 meeting's, the same as the event in the rep's calendar, so the contact's calendar app files the
 invitation, and later the cancellation, under one event.
+
+``publish`` is the other kind: an event to add ("Add to my calendar"), METHOD:PUBLISH with no attendee,
+so nothing asks for an answer; it has the same UID, so a calendar that also got the invitation keeps one.
 """
 
 from collections.abc import Sequence
@@ -43,6 +46,11 @@ def request(invitation: Invitation, *, dtstamp: datetime | None = None) -> str:
     return _itip("REQUEST", "CONFIRMED", invitation, dtstamp)
 
 
+def publish(invitation: Invitation, *, dtstamp: datetime | None = None) -> str:
+    """The METHOD:PUBLISH object of an event to add to a calendar: its organizer, no attendee, no RSVP."""
+    return _itip("PUBLISH", "CONFIRMED", invitation, dtstamp)
+
+
 def cancel(invitation: Invitation, *, dtstamp: datetime | None = None) -> str:
     """The METHOD:CANCEL object that takes the meeting out of every attendee's calendar."""
     return _itip("CANCEL", "CANCELLED", invitation, dtstamp)
@@ -72,7 +80,8 @@ def _itip(method: str, status: str, invitation: Invitation, dtstamp: datetime | 
     if invitation.organizer_name:
         organizer.params["CN"] = invitation.organizer_name
     event.add("organizer", organizer)
-    for person in invitation.attendees:
+    # RFC 5546 3.2.1: a PUBLISH names no attendees; there is nobody to answer.
+    for person in invitation.attendees if method != "PUBLISH" else ():
         attendee = icalendar.vCalAddress(f"mailto:{person.email}")
         if person.name:
             attendee.params["CN"] = person.name

@@ -25,6 +25,10 @@ class OutboxMessage(TenantOwnedMixin, TimestampMixin, db.Model):
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    # None: mail of no tenant yet (a sign-up's confirmation link, issue 15).
+    tenant_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=True
+    )
     # What to do: "calendar.write_meeting", "calendar.cancel_meeting", "tasks.sync", "mail.send", ...
     kind: Mapped[str] = mapped_column(sa.String(64))
     payload: Mapped[dict] = mapped_column(sa.JSON().with_variant(JSONB(), "postgresql"))

@@ -37,7 +37,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.mail.models import OutboxMessage
 from app.queue import enqueue, resolve
-from app.sync.providers.base import ProviderError, RateLimited, TemporarilyUnavailable
+from app.sync.providers.base import ProviderError, RateLimited, TemporarilyUnavailable, bounded_wait
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ HANDLERS: dict[str, str] = {
     "tasks.sync": "app.sync.tasks.deliver_task_sync",
     "tasks.sync_all": "app.sync.tasks.deliver_task_sync_all",
 }
+# kind -> what to keep of a payload once the row is delivered or failed (secrets out; issue 15).
+REDACTORS: dict[str, str] = {"mail.send": "app.mail.smtp.redact"}
 DELIVER_JOB = "app.mail.jobs.deliver"
 BASE_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 3600
@@ -90,7 +92,9 @@ def job_id_for(message_id: int) -> str:
     return f"outbox-{message_id}"
 
 
-def add(tenant_id: int, kind: str, payload: dict, *, deliver_at: datetime | None = None) -> OutboxMessage:
+def add(
+    tenant_id: int | None, kind: str, payload: dict, *, deliver_at: datetime | None = None
+) -> OutboxMessage:
     """Add a pending row to the current transaction; its delivery is enqueued once that commits.
 
     ``deliver_at`` (aware) holds it back until then: no job is enqueued, the sweeper finds it when due.
@@ -138,11 +142,12 @@ def due_messages(now: datetime, limit: int = 100) -> list[OutboxMessage]:
 
 def retry_delay(failures: int, retry_after: float | None = None) -> timedelta:
     """The wait after the ``failures``-th failed try: full-jitter exponential back-off (30 s doubling, at
-    most an hour), never shorter than the server's Retry-After."""
+    most an hour), never shorter than the server's Retry-After (itself at most an hour)."""
     ceiling = min(MAX_BACKOFF_SECONDS, BASE_BACKOFF_SECONDS * 2 ** min(max(failures - 1, 0), 20))
     # Full jitter spreads the retries of many rows that failed together; randomness, not security.
     delay = random.uniform(0, ceiling)  # noqa: S311
-    return timedelta(seconds=max(delay, retry_after or 0))
+    # bounded_wait: a RetryLater's own figure (an SMTP server's, say) is capped as the providers' are.
+    return timedelta(seconds=max(delay, bounded_wait(retry_after) or 0))
 
 
 def deliver(message_id: int, *, now: datetime) -> OutboxMessage | None:
@@ -203,6 +208,8 @@ def deliver(message_id: int, *, now: datetime) -> OutboxMessage | None:
         _mark_delivered(message, now)
     finally:
         _current.reset(token)
+    if message.status != "pending":
+        _redact(message)
     db.session.flush()
     return message
 
@@ -228,6 +235,7 @@ def accepted(remaining: dict | None = None) -> None:
         return
     if remaining is None:
         _mark_delivered(attempt.message, attempt.now)
+        _redact(attempt.message)
     else:
         attempt.message.payload = copy.deepcopy(remaining)
     transaction.checkpoint()
@@ -259,6 +267,13 @@ def _renewed_attempt(message_id: int, attempt: int) -> sa.Update:
     )
 
 
+def _redact(message: OutboxMessage) -> None:
+    """A row that is done keeps no secret (a live manage link, a reset token) in its payload."""
+    path = REDACTORS.get(message.kind)
+    if path is not None and not message.payload.get("redacted"):
+        message.payload = resolve(path)(copy.deepcopy(message.payload))
+
+
 def _retry(message: OutboxMessage, now: datetime, reason: str, retry_after: float | None) -> None:
     if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         _fail(message, f"Gave up after {message.attempts} attempts. Last error: {reason}")
@@ -278,5 +293,6 @@ def _retry(message: OutboxMessage, now: datetime, reason: str, retry_after: floa
 
 def _fail(message: OutboxMessage, reason: str) -> None:
     message.status, message.last_error = "failed", reason[:LAST_ERROR_LENGTH]
+    _redact(message)
     log.error("outbox %s (%s, tenant %s) failed: %s", message.id, message.kind, message.tenant_id, reason)
     db.session.flush()

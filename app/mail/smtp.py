@@ -42,7 +42,7 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._@-]")
 
 
 def send_mail(
-    tenant_id: int,
+    tenant_id: int | None,
     *,
     to: str | Sequence[str],
     subject: str,
@@ -52,11 +52,14 @@ def send_mail(
     ics_method: str | None = None,
     reply_to: str | None = None,
     sender_name: str | None = None,
+    secrets: Sequence[str] = (),
 ) -> OutboxMessage:
     """Queue one email (sent after the current transaction commits, never inline).
 
     ``ics`` with ``ics_method`` (REQUEST, CANCEL, ...) makes it an iMIP message. ``sender_name`` shows as
-    "<name> via <MAIL_FROM's name>" on MAIL_FROM's address; ``reply_to`` gets the answers.
+    "<name> via <MAIL_FROM's name>" on MAIL_FROM's address; ``reply_to`` gets the answers. ``secrets``
+    (a booking's manage token, a reset token) are cut out of the stored copy once the mail is delivered
+    (``redact``), so a copy of the database holds no live link.
     """
     recipients = [to] if isinstance(to, str) else list(to)
     recipients = [address.strip() for address in recipients if address.strip()]
@@ -77,8 +80,27 @@ def send_mail(
         "sender_name": sender_name,
         "message_id": make_msgid(domain=_domain(current_app.config["MAIL_FROM"])),
         "date": formatdate(usegmt=True),
+        "secrets": [secret for secret in secrets if secret],
     }
     return outbox.add(tenant_id, "mail.send", payload)
+
+
+REDACTED = "[redacted]"
+
+
+def redact(payload: dict) -> dict:
+    """The stored copy of a mail once it left (or never will): its secrets cut out of every part, the rest
+    (recipients, subject, Message-ID) kept for the delivery status."""
+    secrets = payload.get("secrets") or []
+    kept = {key: value for key, value in payload.items() if key not in ("secrets", "rcpt")}
+    for part in ("text", "html", "ics"):
+        value = kept.get(part)
+        if value:
+            for secret in secrets:
+                value = value.replace(secret, REDACTED)
+            kept[part] = value
+    kept["redacted"] = True
+    return kept
 
 
 def build_message(payload: dict, mail_from: str) -> EmailMessage:
@@ -110,7 +132,7 @@ def build_message(payload: dict, mail_from: str) -> EmailMessage:
     return message
 
 
-def send_payload(tenant_id: int, payload: dict) -> None:
+def send_payload(tenant_id: int | None, payload: dict) -> None:
     """Outbox handler for "mail.send": hand the message to the SMTP server (or write it, in the demo)."""
     config = current_app.config
     message = build_message(payload, config["MAIL_FROM"])

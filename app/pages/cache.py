@@ -130,6 +130,7 @@ def has_app_cookie() -> bool:
     """The request carries a cookie the app reads (so its answer may be this visitor's own)."""
     names = {PREFILL_COOKIE, current_app.config.get("SESSION_COOKIE_NAME") or "session"}
     names.add(current_app.config.get("REMEMBER_COOKIE_NAME") or "remember_token")
+    names.add(current_app.config["REMEMBER_ME_COOKIE"])
     return any(name in request.cookies for name in names)
 
 

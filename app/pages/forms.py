@@ -51,6 +51,7 @@ MAX_MINUTES = 12 * 60  # a meeting, an increment
 MAX_BUFFER = 24 * 60
 MAX_NOTICE = 60 * 24 * 60  # 60 days
 MAX_HORIZON = 730
+MAX_DAILY_BOOKINGS = 500
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _RANGE_SPLIT = re.compile("\\s*[-\u2013\u2014]\\s*")  # hyphen, en dash, em dash
 _QUESTION_ID = re.compile(r"^q\d{1,6}$")
@@ -296,6 +297,16 @@ class PageForm(TerminForm):
             NumberRange(min=1, max=MAX_HORIZON, message=_l("Enter 1 to %(max)d days.", max=MAX_HORIZON)),
         ],
     )
+    max_bookings_per_day = IntegerField(
+        _l("Most bookings a day"),
+        validators=[
+            Optional(),
+            NumberRange(
+                min=1, max=MAX_DAILY_BOOKINGS, message=_l("Enter 1 to %(max)d.", max=MAX_DAILY_BOOKINGS)
+            ),
+        ],
+        description=_l("Leave empty for no limit. A day that has this many bookings offers no more times."),
+    )
     date_from = DateField(_l("From"), validators=[Optional()])
     date_to = DateField(_l("To"), validators=[Optional()])
     questions = FieldList(
@@ -323,6 +334,12 @@ class PageForm(TerminForm):
         _l("Redirect address"), filters=[strip], validators=[_length(2048)], description="https://…"
     )
     domain_id = SelectField(_l("Served on"), choices=[], default="", validate_choice=False)
+    confirm_email = BooleanField(
+        _l("Ask visitors to confirm their email before the booking is final"),
+        description=_l(
+            "The time is held for a few minutes while they follow the link we email them; then it is booked."
+        ),
+    )
     hide_from_search = BooleanField(
         _l("Hide from search engines"),
         description=_l("Adds a noindex tag, so search engines drop the page even where robots.txt does not."),
@@ -450,6 +467,8 @@ class PageForm(TerminForm):
             redirect_url=(self.redirect_url.data or "") if redirect else "",
             domain_id=int(self.domain_id.data) if self.domain_id.data else None,
             hide_from_search=bool(self.hide_from_search.data),
+            max_bookings_per_day=self.max_bookings_per_day.data,
+            confirm_email=bool(self.confirm_email.data),
         )
 
     def fill_from(self, page: SchedulingPage) -> None:
@@ -465,6 +484,8 @@ class PageForm(TerminForm):
         self.overrides.data = format_overrides(page.availability.get("overrides", ()))
         self.buffer_before.data, self.buffer_after.data = page.buffer_before, page.buffer_after
         self.min_notice.data, self.increment.data = page.min_notice, page.increment
+        self.max_bookings_per_day.data = page.max_bookings_per_day
+        self.confirm_email.data = page.confirm_email
         if page.date_from and page.date_to:
             self.window.data = "range"
             self.date_from.data, self.date_to.data = page.date_from, page.date_to

@@ -29,6 +29,9 @@ class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
         sa.CheckConstraint("min_notice >= 0", name="min_notice_not_negative"),
         sa.CheckConstraint("horizon_days IS NULL OR horizon_days >= 1", name="horizon_positive"),
         sa.CheckConstraint("date_from IS NULL OR date_to IS NULL OR date_from <= date_to", name="date_range"),
+        sa.CheckConstraint(
+            "max_bookings_per_day IS NULL OR max_bookings_per_day >= 1", name="max_bookings_per_day_positive"
+        ),
         # P3: at most one default page a rep.
         sa.Index(
             "uq_scheduling_pages_default",
@@ -64,6 +67,13 @@ class SchedulingPage(TenantOwnedMixin, TimestampMixin, db.Model):
     horizon_days: Mapped[int | None] = mapped_column()
     date_from: Mapped[date | None] = mapped_column(sa.Date)
     date_to: Mapped[date | None] = mapped_column(sa.Date)
+    # At most this many bookings on one day (the page's zone) on this page; None: no cap. A full day offers
+    # no times, so no one can fill a rep's calendar from one page (Calendly's "max events per day").
+    max_bookings_per_day: Mapped[int | None] = mapped_column()
+    # Ask visitors to confirm their email before the booking is final: the time is held (``BookingHold``)
+    # until they follow the emailed link, so no booking, contact or calendar event is made for an address
+    # nobody reads.
+    confirm_email: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     # The booking form: first name, last name and email always; then these questions, in order:
     # [{"id": "q1", "label": "...", "kind": "text"|"choice", "required": bool, "choices": ["..."]}]
@@ -197,3 +207,33 @@ class BookingAttempt(TenantOwnedMixin, db.Model):
     email: Mapped[str] = mapped_column(sa.String(254), default="")
     reason: Mapped[str] = mapped_column(sa.String(500))
     last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BookingHold(TenantOwnedMixin, TimestampMixin, db.Model):
+    """A time held for a visitor who must confirm their email first (``SchedulingPage.confirm_email``).
+
+    Until ``expires_at`` the time counts as busy (``services.busy_intervals``); following the emailed link
+    turns it into a booking through the normal booking service, with what the visitor typed (``request``).
+    Past ``expires_at`` it is ignored, and it is deleted when the rep's next hold is made. The link's token
+    is stored hashed.
+    """
+
+    __tablename__ = "booking_holds"
+    __table_args__ = (
+        sa.CheckConstraint("end_at > start_at", name="ends_after_start"),
+        sa.Index("ix_booking_holds_owner_id_start_at", "owner_id", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int] = mapped_column(sa.ForeignKey("scheduling_pages.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    # The rest of the visitor's booking request: names, zone, language, answers, consent, idempotency key.
+    request: Mapped[dict] = mapped_column(JSONType)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    page: Mapped[SchedulingPage] = relationship()
+    owner: Mapped[User] = relationship()

@@ -4,21 +4,34 @@ Every mail is queued with ``app.mail.smtp.send_mail`` (an outbox row that commit
 written in its recipient's language and time zone: the visitor's from the booking (``booking.locale``,
 ``booking.time_zone``), the rep's from their account. Times are formatted by Babel and name their zone.
 
-The visitor's mails carry the invitation (iMIP, RFC 6047): a REQUEST on booking and on each reschedule, a
-CANCEL (SEQUENCE one higher) on cancellation. Its UID is the meeting's, the same as the event in the rep's
-calendar, so the visitor's calendar app files them all under one event. ``writes`` (write, update and
-cancel) sends no iMIP of its own for a booking (source "page") on CalDAV for that reason. A meeting that
-will not be written (no account with scheduling pages on) gets its UID here, by the same rule, so its
-invitations still share one.
+Exactly one invitation reaches the visitor per booking, reschedule and cancellation (P6), from one sender
+(``writes.provider_invites``): when the booking is written to a Google or Microsoft calendar, the provider
+mails the invitation, its update and its cancellation (the event names the visitor as attendee), and these
+mails carry no calendar object at all, only a line saying the invitation comes separately. Otherwise (a
+CalDAV calendar, or none) these mails are the invitation (iMIP, RFC 6047): a REQUEST on booking and on
+each reschedule, a CANCEL (SEQUENCE one higher) on cancellation, with the meeting's UID, the same as the
+event in the rep's calendar, so the visitor's calendar app files them all under one event; ``writes``
+sends no iMIP of its own for a booking (source "page") for that reason. A meeting that will not be
+written (no account with scheduling pages on) gets its UID here, by the same rule.
+
+Besides, the visitor gets "add to my calendar" links (Google Calendar, Outlook on the web, and the
+booking's METHOD:PUBLISH file, which has the meeting's UID): an event to add, never one to answer. The
+organizer is ``writes.organizer_address``: the calendar account's address, never a bare user name.
 
 Links are built when the mail is made (D3): the visitor's on the page's current host (``links``), the
 rep's on the app host. The mails are plain text, like every other mail Termin sends.
 
-The booking services do not call these: they send ``app.pages.signals`` and the four handlers here are
+What a visitor typed (names, answers, a reason) appears only in bodies, as plain text, never in a subject
+line: visitors' subjects are made of the page title, the rep's name and the time. One visitor address gets
+at most ``RATELIMIT_VISITOR_MAIL`` mails a day (the rest are dropped and logged), so a booking form cannot
+be used to send mail at will.
+
+The booking services do not call these: they send ``app.pages.signals`` and the handlers here are
 connected to them (this module is imported by ``create_app``), so the services need not import what
 depends on them.
 """
 
+import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,16 +40,17 @@ from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
-from app.crm.models import Meeting
 from app.extensions import db
 from app.mail import imip, smtp
 from app.pages import links, signals
-from app.pages.models import Booking, BookingAttempt, SchedulingPage
+from app.pages.models import Booking, BookingAttempt, BookingHold, SchedulingPage
 from app.sync import writes
-from app.sync.models import Calendar
 from app.sync.providers.base import Attendee
 from app.tenants.models import User
+from app.web import limits
 from app.web.links import app_host_url
+
+log = logging.getLogger(__name__)
 
 
 @signals.booking_confirmed.connect
@@ -58,14 +72,25 @@ def booking_confirmed(booking: Booking, token: str) -> None:
         ]
         if page is not None and page.confirmation_message:
             body.append(page.confirmation_message)
-        body.append(_("The attached invitation puts the meeting in your calendar."))
+        termin_invites = not writes.provider_invites(meeting) if meeting is not None else False
+        if termin_invites:
+            body.append(_("The attached invitation puts the meeting in your calendar."))
+        elif meeting is not None:
+            body.append(
+                _(
+                    "%(name)s's calendar sends you the invitation in a separate email: accept it there to "
+                    "keep the meeting in your calendar.",
+                    name=owner.name,
+                )
+            )
+        body += _add_to_calendar(booking, token, what)
         body.append("\n".join(_manage_links(booking, token)))
         body.append(_("To reach %(name)s, reply to this email.", name=owner.name))
         _send_visitor(
             booking,
             subject=_("Booked: %(what)s, %(when)s", what=what, when=when),
             body=body,
-            method="REQUEST",
+            method="REQUEST" if termin_invites else None,
             token=token,
         )
     with _rep_locale(owner):
@@ -78,9 +103,42 @@ def booking_confirmed(booking: Booking, token: str) -> None:
         body += _rep_footer(booking)
         _send_rep(
             booking,
-            subject=_("New booking: %(visitor)s, %(when)s", visitor=booking.visitor_name, when=when),
+            subject=_("New booking on “%(page)s”: %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
+
+
+@signals.booking_held.connect
+def booking_held(held: BookingHold, token: str, *, minutes: int) -> None:
+    """The link a visitor must follow before their booking is made (the page asks to confirm the email)."""
+    page, owner = held.page, held.owner
+    if not limits.try_spend("RATELIMIT_VISITOR_MAIL", "visitor-mail", held.email):
+        log.warning("hold %s: mail to the visitor not sent, the address had its day's share", held.id)
+        return
+    with force_locale(held.request.get("locale") or "en"):
+        what = _("%(title)s with %(name)s", title=page.title, name=owner.name)
+        when = _when(held.start_at, held.end_at, held.request.get("time_zone") or page.time_zone)
+        body = [
+            _("Hello %(name)s,", name=held.request.get("first_name") or ""),
+            _("Please confirm your email to book this meeting:"),
+            "\n".join([_("What: %(what)s", what=what), _("When: %(when)s", when=when)]),
+            links.hold_confirm_url(page, token),
+            _(
+                "The time is held for you for %(minutes)d minutes; without confirmation it is released and "
+                "nothing is booked. If you did not ask for this, ignore this email.",
+                minutes=minutes,
+            ),
+        ]
+        subject = _("Confirm your booking: %(what)s", what=what)
+    smtp.send_mail(
+        held.tenant_id,
+        to=held.email,
+        subject=subject,
+        text="\n\n".join(body) + "\n",
+        reply_to=owner.email,
+        sender_name=owner.name,
+        secrets=[token],
+    )
 
 
 @signals.booking_rescheduled.connect
@@ -89,6 +147,8 @@ def booking_rescheduled(
 ) -> None:
     """Both sides: the new time and the old one; the visitor gets the updated invitation and the links."""
     owner = booking.owner
+    meeting = booking.meeting
+    termin_invites = meeting is not None and not writes.provider_invites(meeting)
     with _visitor_locale(booking):
         what = _what(booking)
         when = _when(booking.start_at, booking.end_at, booking.time_zone)
@@ -98,7 +158,18 @@ def booking_rescheduled(
             _("Your meeting with %(name)s has moved to a new time.", name=owner.name),
             "\n".join(_details(booking, what, when)),
             _("Previous time: %(when)s", when=before),
-            _("The attached invitation moves the meeting in your calendar."),
+        ]
+        if termin_invites:
+            body.append(_("The attached invitation moves the meeting in your calendar."))
+        elif meeting is not None:
+            body.append(
+                _(
+                    "%(name)s's calendar sends you the updated invitation in a separate email.",
+                    name=owner.name,
+                )
+            )
+        body += _add_to_calendar(booking, token, what)
+        body += [
             "\n".join(_manage_links(booking, token)),
             _("To reach %(name)s, reply to this email.", name=owner.name),
         ]
@@ -106,7 +177,7 @@ def booking_rescheduled(
             booking,
             subject=_("Rescheduled: %(what)s, now %(when)s", what=what, when=when),
             body=body,
-            method="REQUEST",
+            method="REQUEST" if termin_invites else None,
             token=token,
         )
     with _rep_locale(owner):
@@ -123,7 +194,7 @@ def booking_rescheduled(
         body += _rep_footer(booking)
         _send_rep(
             booking,
-            subject=_("Rescheduled: %(visitor)s, now %(when)s", visitor=booking.visitor_name, when=when),
+            subject=_("Booking on “%(page)s” moved to %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
 
@@ -135,6 +206,10 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
     """
     owner = booking.owner
     reason = booking.cancel_reason.strip()
+    meeting = booking.meeting
+    termin_invites = meeting is not None and not writes.provider_invites(meeting)
+    # The provider cancels what it sent; an event it never wrote (cancelled first) had no invitation.
+    provider_cancels = meeting is not None and not termin_invites and bool(meeting.provider_event_id)
     with _visitor_locale(booking):
         what = _what(booking)
         when = _when(booking.start_at, booking.end_at, booking.time_zone)
@@ -146,14 +221,23 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
         body.append("\n".join(_details(booking, what, when)))
         if reason and not by_visitor:
             body.append(_("Reason: %(reason)s", reason=reason))
-        body.append(_("The attached cancellation takes the meeting out of your calendar."))
+        if termin_invites:
+            body.append(_("The attached cancellation takes the meeting out of your calendar."))
+        elif provider_cancels:
+            body.append(
+                _(
+                    "%(name)s's calendar sends you the cancellation in a separate email; it takes the "
+                    "meeting out of your calendar.",
+                    name=owner.name,
+                )
+            )
         if booking.page is not None:
             body.append(_("To book another time: %(url)s", url=links.page_url(booking.page)))
         _send_visitor(
             booking,
             subject=_("Cancelled: %(what)s, %(when)s", what=what, when=when),
             body=body,
-            method="CANCEL",
+            method="CANCEL" if termin_invites else None,
         )
     if not by_visitor:
         return  # the rep cancelled it: they know
@@ -167,7 +251,7 @@ def booking_cancelled(booking: Booking, *, by_visitor: bool) -> None:
         body += _rep_footer(booking, calendar_note=False)
         _send_rep(
             booking,
-            subject=_("Cancelled by %(visitor)s: %(when)s", visitor=booking.visitor_name, when=when),
+            subject=_("Booking on “%(page)s” cancelled: %(when)s", page=_page_title(booking), when=when),
             body=body,
         )
 
@@ -258,6 +342,40 @@ def _time_and_place(booking: Booking, when: str) -> list[str]:
     return lines
 
 
+def _add_to_calendar(booking: Booking, token: str, what: str) -> list[str]:
+    """The "add to my calendar" links: an event to add, not an invitation (nothing to answer)."""
+    meeting = booking.meeting
+    if meeting is None or not meeting.uid:
+        return []
+    add = links.add_to_calendar(booking, token, title=what, details=_file_description(booking, token))
+    return [
+        "\n".join(
+            [
+                _("Not using the invitation? Add the meeting to your calendar:"),
+                _("Google Calendar: %(url)s", url=add.google),
+                _("Outlook.com: %(url)s", url=add.outlook_com),
+                _("Outlook (Microsoft 365): %(url)s", url=add.outlook_office),
+                _("Other calendar apps (.ics file): %(url)s", url=add.ics),
+            ]
+        )
+    ]
+
+
+def add_to_calendar_links(booking: Booking, token: str) -> links.AddToCalendar | None:
+    """The booking page's "add to my calendar" links, in the visitor's language; None without a meeting."""
+    meeting = booking.meeting
+    if meeting is None or not meeting.uid or not booking.is_confirmed:
+        return None
+    with _visitor_locale(booking):
+        return links.add_to_calendar(
+            booking, token, title=_what(booking), details=_file_description(booking, token)
+        )
+
+
+def _file_description(booking: Booking, token: str) -> str:
+    return _("Reschedule or cancel: %(url)s", url=links.manage_url(booking, token)) if token else ""
+
+
 def _manage_links(booking: Booking, token: str) -> list[str]:
     return [
         _("Your booking: %(url)s", url=links.manage_url(booking, token)),
@@ -295,8 +413,16 @@ def _rep_footer(booking: Booking, *, calendar_note: bool = True) -> list[str]:
     return parts
 
 
-def _send_visitor(booking: Booking, *, subject: str, body: list[str], method: str, token: str = "") -> None:
-    ics = _ics(booking, method, token)
+def _send_visitor(
+    booking: Booking, *, subject: str, body: list[str], method: str | None, token: str = ""
+) -> None:
+    """The visitor's mail; ``method`` (REQUEST, CANCEL) attaches Termin's invitation, None nothing. Not
+    sent when the address had its day's share already: whoever types an address into a booking form must
+    not be able to flood it (RATELIMIT_VISITOR_MAIL)."""
+    if not limits.try_spend("RATELIMIT_VISITOR_MAIL", "visitor-mail", booking.email):
+        log.warning("booking %s: mail to the visitor not sent, the address had its day's share", booking.id)
+        return
+    ics = _ics(booking, method, token) if method else None
     owner = booking.owner
     smtp.send_mail(
         booking.tenant_id,
@@ -307,6 +433,7 @@ def _send_visitor(booking: Booking, *, subject: str, body: list[str], method: st
         ics_method=method if ics else None,
         reply_to=owner.email,
         sender_name=owner.name,
+        secrets=[token],
     )
 
 
@@ -320,42 +447,34 @@ def _send_rep(booking: Booking, *, subject: str, body: list[str]) -> None:
     )
 
 
-def invitation_ics(booking: Booking, token: str) -> str | None:
-    """The booking's current invitation (REQUEST), as its page offers it for download; None without one."""
+def calendar_file(booking: Booking, token: str) -> str | None:
+    """The booking's "add to my calendar" file for its page: an event to add (PUBLISH), or, once the
+    booking is cancelled, the CANCEL that takes it out again; None without a meeting."""
     with _visitor_locale(booking):
-        return _ics(booking, "REQUEST" if booking.is_confirmed else "CANCEL", token)
+        return _ics(booking, "PUBLISH" if booking.is_confirmed else "CANCEL", token)
 
 
 def _ics(booking: Booking, method: str, token: str) -> str | None:
-    """The iTIP object for the visitor, or None when the meeting is gone (nothing to address it to)."""
+    """The iCalendar object for the visitor, or None when the meeting is gone (nothing to name)."""
     meeting = booking.meeting
     if meeting is None or not meeting.uid:
         return None
     owner = booking.owner
-    description = _("Reschedule or cancel: %(url)s", url=links.manage_url(booking, token)) if token else ""
     invitation = imip.Invitation(
         uid=meeting.uid,
         summary=_what(booking),
         start=booking.start_at,
         end=booking.end_at,
-        organizer_email=_organizer_email(meeting, owner),
+        organizer_email=writes.organizer_address(meeting),
         organizer_name=owner.name,
         attendees=(Attendee(email=booking.email, name=booking.visitor_name),),
-        description=description,
+        description=_file_description(booking, token),
         location=_location(booking),
         # A cancellation must outrank every version sent before it (RFC 5546), as in writes._email_itip.
-        sequence=meeting.sequence if method == "REQUEST" else meeting.sequence + 1,
+        sequence=meeting.sequence + 1 if method == "CANCEL" else meeting.sequence,
     )
-    return imip.request(invitation) if method == "REQUEST" else imip.cancel(invitation)
-
-
-def _organizer_email(meeting: Meeting, owner: User) -> str:
-    """The account the event is written with, as in the rep's calendar; the rep's own address otherwise."""
-    if meeting.calendar_id is not None:
-        calendar = db.session.get(Calendar, meeting.calendar_id)
-        if calendar is not None and calendar.tenant_id == meeting.tenant_id:
-            return calendar.connection.account_email
-    return owner.email
+    build = {"REQUEST": imip.request, "PUBLISH": imip.publish, "CANCEL": imip.cancel}[method]
+    return build(invitation)
 
 
 def _app_link(endpoint: str, **values) -> str:

@@ -56,7 +56,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.db import utcnow
 from app.errors import message as error_message
-from app.extensions import csrf
+from app.extensions import csrf, limiter
 from app.pages import availability, notifications, paths
 from app.pages import cache as page_cache
 from app.pages import services as pages
@@ -64,7 +64,7 @@ from app.pages.links import booking_host, manage_url, page_url
 from app.pages.models import Booking, SchedulingPage
 from app.pages.public_forms import VisitorCancelForm, booking_form, question_field_name
 from app.web import errors as web_errors
-from app.web import outage
+from app.web import limits, outage
 from app.web.forms import json_formdata, time_zone_names
 from app.web.htmx import is_fragment_request
 from app.web.links import external_url
@@ -577,9 +577,27 @@ def _slots_for(page: SchedulingPage, time_zone: str, now: datetime, length: time
     return slots_for
 
 
+def _ip_and_page() -> str:
+    """The client address and the page's path: booking tries are counted per visitor and page."""
+    args = request.view_args or {}
+    return f"{limits.client_ip()}|{args.get('user_slug', '')}/{args.get('page_slug') or ''}"
+
+
+def _booked(response: Response) -> bool:
+    """A booking made now (201 JSON, 303 form) or a time held for one (202); a replay of one (200) or a
+    refusal is not counted."""
+    return response.status_code in (201, 202, 303)
+
+
+_public_read = limiter.shared_limit(
+    lambda: current_app.config["RATELIMIT_PUBLIC_READ_IP"], scope="public-read", key_func=limits.client_ip
+)
+
+
 @bp.get("/meetings/<user_slug>")
 @bp.get("/meetings/<user_slug>/<page_slug>")
 @follows_old_links
+@_public_read
 @page_cache.micro_cached
 def page_view(user_slug: str, page_slug: str | None = None):
     found = _find_page(user_slug, page_slug)
@@ -645,6 +663,7 @@ def page_view(user_slug: str, page_slug: str | None = None):
 @bp.get("/meetings/<user_slug>/slots.json")
 @bp.get("/meetings/<user_slug>/<page_slug>/slots.json")
 @follows_old_links
+@_public_read
 @page_cache.micro_cached
 def slots_json(user_slug: str, page_slug: str | None = None):
     """The free starts as ISO 8601 with the visitor's offset; see the module docstring for the shape."""
@@ -790,10 +809,13 @@ def _invalid_answer(page: SchedulingPage, form, as_json: bool, now: datetime, ex
 @bp.post("/meetings/<user_slug>/<page_slug>/book")
 @follows_old_links
 @csrf.exempt
+@limits.limit("RATELIMIT_BOOKING_IP", key=_ip_and_page, scope="ip")
+@limits.limit("RATELIMIT_BOOKING_EMAIL", key=limits.form_email, scope="email", deduct_when=_booked)
 def book(user_slug: str, page_slug: str | None = None):
     """Book a time. JSON (``Accept: application/json`` or a JSON body): 201 ``{"booking": {...}}`` (200 with
     the same booking for a repeated idempotency key), 409 taken, 422 ``{"errors": {field: message}}``, 503
-    paused, 404 page off. HTML: 303 to the booking's page (or the page's redirect address); 422 the form
+    paused, 404 page off, 429 over a limit (tries per address and page, bookings per visitor email).
+    HTML: 303 to the booking's page (or the page's redirect address); 422 the form
     again with each error beside its field, 409 the day's times again, 503 booking unavailable.
     """
     as_json = wants_json()
@@ -836,6 +858,8 @@ def book(user_slug: str, page_slug: str | None = None):
         consented=bool(page.consent_text) and bool(form.consent.data),
         manage_token=token,
     )
+    if page.confirm_email:
+        return _hold(page, form, booking_request, as_json, now)
     try:
         result = pages.book(page, booking_request, now=now)
     except pages.PageUnavailable:
@@ -858,6 +882,62 @@ def book(user_slug: str, page_slug: str | None = None):
     response = redirect(target, 303)
     set_prefill(response, page, form)
     return response
+
+
+def _hold(page: SchedulingPage, form, booking_request: pages.BookingRequest, as_json: bool, now: datetime):
+    """The page asks visitors to confirm their email: hold the time and mail the link (202)."""
+    minutes = current_app.config["BOOKING_HOLD_MINUTES"]
+    try:
+        held, _token = pages.hold(page, booking_request, now=now, minutes=minutes)
+    except pages.PageUnavailable:
+        return _unavailable(page, as_json)
+    except pages.BookingPaused:
+        return _paused_answer(page, as_json, now)
+    except pages.SlotTaken as error:
+        return _taken_answer(page, form, error, as_json, now)
+    except pages.PagesError as error:
+        return _invalid_answer(page, form, as_json, now, {error.field or "form": error.message})
+    if as_json:
+        zone = ZoneInfo(booking_request.time_zone)
+        body = {
+            "status": "awaiting_email_confirmation",
+            "start": held.start_at.astimezone(zone).isoformat(),
+            "end": held.end_at.astimezone(zone).isoformat(),
+            "email": held.email,
+            "held_until": held.expires_at.astimezone(zone).isoformat(),
+        }
+        return jsonify({"hold": body}), 202
+    g.noindex = True
+    return render_template(
+        "booking/hold_sent.html", page=page, held=held, minutes=minutes, time_zone=booking_request.time_zone
+    ), 202
+
+
+@bp.route("/meetings/booking/confirm/<token>", methods=["GET", "POST"])
+@follows_old_links
+def confirm_hold(token: str):
+    """The emailed link of a held time. A GET shows a button (mail scanners follow links); the POST books."""
+    g.noindex = True
+    now = utcnow()
+    held = pages.get_hold_by_token(token, now)
+    if held is None or (g.tenant is not None and held.tenant_id != g.tenant.id):
+        return render_template("booking/hold_expired.html", noindex=True), 410
+    page = held.page
+    host = paths.page_host(page, _app_host())
+    if host != g.host:
+        return _moved(external_url(host, f"/meetings/booking/confirm/{token}"))
+    if request.method == "GET":
+        return render_template("booking/hold_confirm.html", page=page, held=held, noindex=True)
+    manage_token = _manage_token(page, held.request["idempotency_key"])
+    try:
+        result = pages.confirm_hold(held, now=now, manage_token=manage_token)
+    except pages.PageUnavailable:
+        return _unavailable(page)
+    except pages.BookingPaused:
+        return _paused_answer(page, False, now)
+    except pages.PagesError as error:  # taken meanwhile (the hold had run out), past, no longer offered
+        return render_template("booking/hold_expired.html", message=error.message, noindex=True), 409
+    return redirect(page.redirect_url or manage_url(result.booking, manage_token), 303)
 
 
 # --- The visitor's booking ----------------------------------------------------------------------------------
@@ -892,23 +972,28 @@ def booking_view(token: str):
     found = _find_booking(token)
     if isinstance(found, Response):
         return found
-    return render_template("booking/booking.html", **_booking_context(found, token, utcnow()))
+    return render_template(
+        "booking/booking.html",
+        **_booking_context(found, token, utcnow()),
+        calendar_links=notifications.add_to_calendar_links(found, token),
+    )
 
 
 @bp.get("/meetings/booking/<token>/invite.ics")
 @follows_old_links
 def booking_ics(token: str):
-    """The booking as an .ics file, for a calendar the emailed invitation did not reach. Same UID and
-    SEQUENCE as the emails, so a calendar that has both keeps one event (and a cancelled booking's file
-    cancels it)."""
+    """The booking as an event to add to a calendar (METHOD:PUBLISH, nothing to answer; the path keeps
+    its old name for links already sent). Same UID and SEQUENCE as the invitation, so a calendar that has
+    both keeps one event (and a cancelled booking's file cancels it)."""
     found = _find_booking(token, "/invite.ics")
     if isinstance(found, Response):
         return found
-    ics = notifications.invitation_ics(found, token)
+    ics = notifications.calendar_file(found, token)
     if ics is None:
         abort(404)
     response = Response(ics, mimetype="text/calendar")
-    response.headers["Content-Disposition"] = 'attachment; filename="invite.ics"'
+    name = "meeting.ics" if found.is_confirmed else "cancel.ics"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -30,10 +30,11 @@ from sqlalchemy.exc import IntegrityError
 from app import transaction
 from app.crm import services as crm
 from app.crm.models import Contact, Meeting
+from app.db import utcnow
 from app.errors import BookingPaused, PagesError, PageUnavailable, SlotTaken
 from app.extensions import db
 from app.pages import availability, signals
-from app.pages.models import Booking, BookingAttempt, SchedulingPage, SlugAlias
+from app.pages.models import Booking, BookingAttempt, BookingHold, SchedulingPage, SlugAlias
 from app.sync import services as sync
 from app.sync import writes
 from app.sync.models import BusyBlock, SyncedEvent
@@ -289,6 +290,8 @@ class PageSettings:
     redirect_url: str = ""
     domain_id: int | None = None
     hide_from_search: bool = False
+    max_bookings_per_day: int | None = None
+    confirm_email: bool = False
 
 
 # Where a page may send visitors after booking: an http(s) address with a host, and nothing a Location
@@ -364,6 +367,10 @@ def _apply(tenant: Tenant, page: SchedulingPage, settings: PageSettings) -> None
     page.redirect_url = settings.redirect_url.strip()
     page.domain = domain
     page.hide_from_search = settings.hide_from_search
+    if settings.max_bookings_per_day is not None and settings.max_bookings_per_day < 1:
+        raise PagesError("page_daily_cap_min", "max_bookings_per_day")
+    page.max_bookings_per_day = settings.max_bookings_per_day
+    page.confirm_email = settings.confirm_email
     try:
         page_rules(page)  # the engine's own checks: ranges, minutes, zone, date range
     except (ValueError, KeyError) as error:
@@ -462,7 +469,12 @@ def bookings_destination(tenant: Tenant, owner: User) -> str:
 
 
 def busy_intervals(
-    owner: User, start: datetime, end: datetime, *, except_booking: Booking | None = None
+    owner: User,
+    start: datetime,
+    end: datetime,
+    *,
+    except_booking: Booking | None = None,
+    now: datetime | None = None,
 ) -> list[tuple[datetime, datetime]]:
     """The rep's busy time overlapping ``[start, end)``: the busy blocks the sync keeps of every calendar
     checked for availability (C8) and the rep's confirmed bookings. Never asks a provider.
@@ -486,15 +498,32 @@ def busy_intervals(
         bookings = bookings.where(Booking.id != except_booking.id)
         meeting = except_booking.meeting
         if meeting is not None and meeting.uid:
-            # Its own event, synced back from the calendar Termin wrote it to, is known by its UID; another
-            # event that merely has the same times still blocks.
-            own_event = sa.select(SyncedEvent.id).where(
-                SyncedEvent.tenant_id == owner.tenant_id, SyncedEvent.uid == meeting.uid
-            )
+            # Its own event, synced back from the calendar Termin wrote it to, is known by its UID, or by
+            # its id there (a Graph event is synced under the UID Termin chose, and the meeting took
+            # Exchange's); another event that merely has the same times still blocks.
+            same_event = SyncedEvent.uid == meeting.uid
+            if meeting.calendar_id is not None and meeting.provider_event_id:
+                same_event = sa.or_(
+                    same_event,
+                    sa.and_(
+                        SyncedEvent.calendar_id == meeting.calendar_id,
+                        SyncedEvent.provider_event_id == meeting.provider_event_id,
+                    ),
+                )
+            own_event = sa.select(SyncedEvent.id).where(SyncedEvent.tenant_id == owner.tenant_id, same_event)
             blocks = blocks.where(BusyBlock.synced_event_id.not_in(own_event))
+    # Times held for visitors confirming their email (``hold``) are busy until the hold runs out.
+    holds = sa.select(BookingHold.start_at, BookingHold.end_at).where(
+        BookingHold.tenant_id == owner.tenant_id,
+        BookingHold.owner_id == owner.id,
+        BookingHold.expires_at > (now or utcnow()),
+        BookingHold.start_at < end,
+        BookingHold.end_at > start,
+    )
     # The (user_id, start_at) index hands the blocks over in start order, which the engine merges fastest.
     rows = db.session.execute(blocks.order_by(BusyBlock.start_at)).all()
     rows.extend(db.session.execute(bookings).all())
+    rows.extend(db.session.execute(holds).all())
     return [(row[0], row[1]) for row in rows]
 
 
@@ -553,10 +582,40 @@ def member_free_slots(
     # A slot's buffers reach beyond the window: read the busy time they could touch.
     reach_back = rules.buffer_before + length
     reach_ahead = length + rules.buffer_after
-    busy = busy_intervals(member, start - reach_back, end + reach_ahead, except_booking=except_booking)
+    busy = busy_intervals(
+        member, start - reach_back, end + reach_ahead, except_booking=except_booking, now=now
+    )
     slots = availability.free_slots(rules, busy, window_start=start, window_end=end, now=now, duration=length)
     days = full_days(member, start, end, except_booking=except_booking)
-    return availability.within_rep_hours(slots, length, rep_hours(member), full_days=days)
+    slots = availability.within_rep_hours(slots, length, rep_hours(member), full_days=days)
+    if page.max_bookings_per_day is None or not slots:
+        return slots
+    full = page_full_days(page, slots[0], slots[-1], except_booking=except_booking)
+    zone = ZoneInfo(page.time_zone)
+    return [slot for slot in slots if slot.astimezone(zone).date() not in full]
+
+
+def page_full_days(
+    page: SchedulingPage, first: datetime, last: datetime, *, except_booking: Booking | None = None
+) -> set[date]:
+    """The page's local dates in ``[first, last]`` that already hold ``max_bookings_per_day`` bookings of
+    this page (the rep-wide maximum is ``full_days``)."""
+    cap = page.max_bookings_per_day
+    if cap is None:
+        return set()
+    zone = ZoneInfo(page.time_zone)
+    query = sa.select(Booking.start_at).where(
+        Booking.tenant_id == page.tenant_id,
+        Booking.page_id == page.id,
+        Booking.status == "confirmed",
+        # A local day is at most 26 hours of UTC: reach a day either side, then count by local date.
+        Booking.start_at >= first - timedelta(days=1),
+        Booking.start_at <= last + timedelta(days=1),
+    )
+    if except_booking is not None:
+        query = query.where(Booking.id != except_booking.id)
+    counts = Counter(instant.astimezone(zone).date() for instant in db.session.scalars(query))
+    return {day for day, count in counts.items() if count >= cap}
 
 
 def visitor_slots(
@@ -658,6 +717,8 @@ def _check_offered(page: SchedulingPage, start: datetime, length: timedelta, now
         if start < now:
             raise PagesError("start_past", "start")
         raise PagesError("start_not_offered", "start")
+    if start.astimezone(ZoneInfo(page.time_zone)).date() in page_full_days(page, start, start, **kwargs):
+        raise SlotTaken("page_day_full")
     if start not in free_slots(
         page, window["window_start"], window["window_end"], now=now, duration=length, **kwargs
     ):
@@ -802,6 +863,95 @@ def _write_booking(page: SchedulingPage, request: BookingRequest, now: datetime)
     )
     db.session.add(booking)
     return booking, token
+
+
+# --- Holding a time until the visitor confirms their email (issue 15) ---------------------------------------
+
+
+def hold(
+    page: SchedulingPage, request: BookingRequest, *, now: datetime, minutes: int
+) -> tuple[BookingHold, str]:
+    """A page that asks visitors to confirm their email: hold the time ``minutes`` and mail the link that
+    makes it a booking (``confirm_hold``). Same checks and refusals as ``book``; nothing else is made yet.
+    The same request again (idempotency key) gets a new link for the same hold."""
+    if unavailable_reason(page):
+        raise PageUnavailable()
+    refuse_while_paused(page, request.email, now)
+    if page.consent_text and not request.consented:
+        raise PagesError("consent_required", "consent")
+    owner = page.owner
+    _lock_owner(owner)
+    db.session.execute(
+        sa.delete(BookingHold).where(BookingHold.owner_id == owner.id, BookingHold.expires_at <= now)
+    )
+    token = secrets.token_urlsafe(32)
+    earlier = db.session.scalar(
+        sa.select(BookingHold).where(
+            BookingHold.page_id == page.id,
+            BookingHold.request["idempotency_key"].as_string() == request.idempotency_key,
+        )
+    )
+    if earlier is not None and (earlier.start_at, earlier.email) == (request.start, request.email):
+        earlier.token_hash = hash_token(token)
+        db.session.flush()
+        left = max(1, int((earlier.expires_at - now).total_seconds() // 60))
+        signals.booking_held.send(earlier, token=token, minutes=left)
+        return earlier, token
+    _check_offered(page, request.start, request.duration, now)
+    held = BookingHold(
+        tenant_id=page.tenant_id,
+        page=page,
+        owner=owner,
+        start_at=request.start,
+        end_at=request.start + request.duration,
+        email=request.email,
+        request={
+            "first_name": request.first_name,
+            "last_name": request.last_name,
+            "time_zone": request.time_zone,
+            "locale": request.locale,
+            "answers": list(request.answers),
+            "consented": request.consented,
+            "idempotency_key": request.idempotency_key,
+        },
+        token_hash=hash_token(token),
+        expires_at=now + timedelta(minutes=minutes),
+    )
+    db.session.add(held)
+    db.session.flush()
+    signals.booking_held.send(held, token=token, minutes=minutes)
+    return held, token
+
+
+def get_hold_by_token(token: str, now: datetime) -> BookingHold | None:
+    """The unexpired hold a confirmation link names (global by the token; the view checks the host)."""
+    if not token or len(token) > 100:
+        return None
+    held = db.session.scalar(sa.select(BookingHold).where(BookingHold.token_hash == hash_token(token)))
+    return held if held is not None and held.expires_at > now else None
+
+
+def confirm_hold(held: BookingHold, *, now: datetime, manage_token: str) -> BookingResult:
+    """The visitor followed the link: the hold becomes a booking through ``book`` (every check again)."""
+    page, data = held.page, held.request
+    request = BookingRequest(
+        start=held.start_at,
+        duration=held.end_at - held.start_at,
+        first_name=data["first_name"],
+        last_name=data["last_name"],
+        email=held.email,
+        time_zone=data["time_zone"],
+        idempotency_key=data["idempotency_key"],
+        locale=data.get("locale") or "en",
+        answers=tuple(data.get("answers") or ()),
+        consented=bool(data.get("consented")),
+        manage_token=manage_token,
+    )
+    # Its time must not block its own booking; a refusal undoes the deletion (the link still works).
+    with transaction.atomic():
+        db.session.delete(held)
+        db.session.flush()
+        return book(page, request, now=now)
 
 
 @contextmanager

@@ -13,3 +13,6 @@ booking_confirmed = _signals.signal("booking-confirmed")  # sender: Booking; tok
 booking_rescheduled = _signals.signal("booking-rescheduled")  # sender: Booking; token, previous_start/end
 booking_cancelled = _signals.signal("booking-cancelled")  # sender: Booking; by_visitor
 booking_attempted_while_paused = _signals.signal("booking-attempted-while-paused")  # sender: page; attempt
+booking_held = _signals.signal(
+    "booking-held"
+)  # sender: BookingHold; token, minutes (confirm-your-email link)

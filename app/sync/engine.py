@@ -95,6 +95,7 @@ from app.sync.providers.base import (
     RemoteEvent,
     SyncStateExpired,
     TemporarilyUnavailable,
+    bounded_wait,
 )
 
 log = logging.getLogger(__name__)
@@ -228,7 +229,7 @@ def sync_calendar(calendar: Calendar, provider: CalendarProvider, *, now: dateti
         delay = (
             retry_delay(calendar)
             if error.retry_after is None
-            else timedelta(seconds=max(error.retry_after, 1))
+            else timedelta(seconds=max(bounded_wait(error.retry_after) or 0, 1))
         )
         _record_error(calendar, error.reason, now)
         calendar.next_sync_at = now + delay

@@ -15,8 +15,8 @@ Connecting is the authorization-code grant with PKCE (S256, RFC 7636) and a rand
    ``expires_at``.
 4. ``authorized_session`` is the ``requests.Session`` the Google and Graph providers call through. It
    refreshes the access token shortly *before* it expires (a request never goes out with a token about
-   to die mid-flight), hands each new token back to be stored, and turns a dead grant into
-   ``AuthRevoked``.
+   to die mid-flight), and once more when an API call answers 401 (the request is then sent again),
+   hands each new token back to be stored, and turns a dead grant into ``AuthRevoked``.
 5. ``revoke`` asks Google to forget the grant when a rep disconnects.
 
 Nothing here touches the Flask request or session: callers pass the app config (any Mapping) and what
@@ -320,17 +320,31 @@ def finish(
 
 
 class AuthorizedSession(OAuth2Session):
-    """An OAuth2Session that refreshes before expiry and speaks Termin's provider errors.
+    """An OAuth2Session that refreshes before expiry, and once on a 401, and speaks Termin's errors.
 
     authlib refreshes inside the request's auth hook when the token is within ``leeway`` seconds of
-    ``expires_at``; this class maps what can go wrong there:
-    ``invalid_grant`` (revoked, expired or rotated-away refresh token) -> ``AuthRevoked``, a network
-    failure or a 5xx answer -> ``TemporarilyUnavailable``, anything else -> ``ProviderError``.
+    ``expires_at``. A provider may still end an access token early (a password change, an admin's
+    action, its own rotation), and only the authorization server can say whether the grant is gone: so
+    an API call answered 401 refreshes the token once and is sent again. A 401 after a token refreshed
+    in this session is handed back as it is, and the provider turns it into ``AuthRevoked``. What can go
+    wrong while refreshing: ``invalid_grant`` (revoked, expired or rotated-away refresh token) ->
+    ``AuthRevoked``, a network failure or a 5xx answer -> ``TemporarilyUnavailable``, anything else ->
+    ``ProviderError``.
     """
 
     def __init__(self, *args, provider_label: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.provider_label = provider_label
+        self.refreshed = False  # a token was renewed in this session: a 401 now means the grant is gone
+
+    def request(self, method, url, withhold_token=False, auth=None, **kwargs):
+        response = super().request(method, url, withhold_token=withhold_token, auth=auth, **kwargs)
+        # Token-endpoint calls carry the client's own auth; only bearer calls to an API are retried.
+        if response.status_code != 401 or withhold_token or auth is not None or self.refreshed:
+            return response
+        response.close()
+        self.force_refresh()
+        return super().request(method, url, **kwargs)
 
     def ensure_active_token(self, token=None):
         if super().ensure_active_token(token):
@@ -343,7 +357,7 @@ class AuthorizedSession(OAuth2Session):
     def refresh_token(self, url=None, refresh_token=None, **kwargs):
         label = self.provider_label
         try:
-            return super().refresh_token(url, refresh_token=refresh_token, **kwargs)
+            token = super().refresh_token(url, refresh_token=refresh_token, **kwargs)
         except AuthlibOAuthError as failure:
             description = failure.description or failure.error
             if failure.error == "invalid_grant":
@@ -353,12 +367,13 @@ class AuthorizedSession(OAuth2Session):
             raise TemporarilyUnavailable(
                 f"Could not reach {label} to renew access ({type(failure).__name__})."
             ) from failure
+        self.refreshed = True
+        return token
 
     def force_refresh(self) -> dict:
         """Refresh now, whatever ``expires_at`` says; returns the stored form of the new token.
 
-        For providers that get a 401 with a token we believed valid (the provider may end tokens
-        early): refresh once and retry; a second 401 means the grant is gone (``AuthRevoked``).
+        ``request`` calls it on a 401 to a token we believed valid; a second 401 means the grant is gone.
         """
         if not self.token or not self.token.get("refresh_token"):
             raise AuthRevoked(f"There is no {self.provider_label} refresh token; please reconnect.")

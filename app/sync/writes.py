@@ -7,13 +7,20 @@ Rules this module keeps:
   no account) means the meeting is only logged on the record: no event, no invitation (C5). Only that
   default calendar is ever written, never the other integrated ones (C10).
 * **UID first.** The request that logs the meeting gives it its iCalendar UID (``<uuid4>@<APP_HOST>``) and
-  its target calendar before any provider is called. Every provider is idempotent by uid (Google derives
-  the event id from it, Graph a transactionId, CalDAV the resource name, with If-None-Match), so a retried
+  its target calendar before any provider is called. Every provider is idempotent by uid (Google keeps it as
+  the iCalUID, Graph derives a transactionId, CalDAV the resource name, with If-None-Match), so a retried
   write, or one whose answer was lost with its commit, finds the event instead of making a second one.
-* **Invitations.** Google (sendUpdates=all) and Microsoft (the organizer's create) mail the attendees
-  themselves. A CalDAV server does not: our events carry SCHEDULE-AGENT=CLIENT, so Termin emails each
-  contact an iMIP REQUEST (on cancel, a CANCEL). That mail is queued in the transaction that stores the
-  event id, so it goes out once however often the write runs.
+* **Invitations: exactly one per change, from one sender** (``provider_invites``). Google (sendUpdates=all)
+  and Microsoft (the organizer's create, update and cancel) mail the attendees themselves, and Termin
+  sends no invitation of its own for them. Google keeps the UID it is given (iCalUID = the meeting's);
+  Exchange chooses its own iCalUId, which the write then adopts as the meeting's UID, so whatever else
+  names the event later (the booking page's calendar file) names the same one. A CalDAV server does
+  not invite: our events carry SCHEDULE-AGENT=CLIENT, so Termin emails each contact an iMIP REQUEST (on
+  cancel, a CANCEL); for a CRM meeting here, queued in the transaction that stores the event id, so it
+  goes out once however often the write runs; for a booking, in the booking's own emails.
+* **Organizer** (``organizer_address``): the calendar account's address when it is an email address (a
+  CalDAV account's is its calendar-user-address-set, else its user name, which often is none), else the
+  rep's Termin address. Never a bare user name: replies and RSVPs must reach someone.
 * **Cancelling.** A meeting that reached the calendar has its event cancelled there, attendees told. One
   that has not yet is simply never written: the write sees it cancelled. Both handlers lock the meeting
   row, so a cancel cannot slip between a write's provider call and its commit. What stays open: a write
@@ -32,6 +39,7 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from app.crm.models import Meeting
@@ -47,6 +55,8 @@ log = logging.getLogger(__name__)
 
 # Meetings Termin itself puts in calendars; a "calendar" meeting came from one and is never written back.
 WRITTEN_SOURCES = ("crm", "page")
+# Providers that mail the attendees of an event Termin writes, so Termin must not invite them too.
+INVITING_PROVIDERS = frozenset({"google", "microsoft"})
 
 
 # --- Hooks: what the CRM calls, inside its own transaction ------------------------------------------------
@@ -75,6 +85,42 @@ def write_target(tenant: Tenant, owner: User, purpose: str = "calendar_sync") ->
         )
         return None
     return None
+
+
+def provider_invites(meeting: Meeting) -> bool:
+    """Whether the calendar ``meeting`` is written to sends its invitations (Google, Microsoft).
+
+    False when Termin must send them: a CalDAV calendar, or no calendar at all (the meeting is only logged).
+    """
+    calendar = _calendar_of(meeting)
+    return calendar is not None and calendar.connection.provider in INVITING_PROVIDERS
+
+
+def organizer_address(meeting: Meeting) -> str:
+    """The address invitations name as organizer and replies go to (see the module docstring)."""
+    calendar = _calendar_of(meeting)
+    return _organizer(calendar.connection if calendar is not None else None, meeting.owner)
+
+
+def _organizer(connection: CalendarConnection | None, owner: User) -> str:
+    if connection is not None and _is_email(connection.account_email):
+        return connection.account_email
+    return owner.email
+
+
+def _is_email(address: str) -> bool:
+    try:
+        validate_email(address or "", check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _calendar_of(meeting: Meeting) -> Calendar | None:
+    if meeting.calendar_id is None:
+        return None
+    calendar = db.session.get(Calendar, meeting.calendar_id)
+    return calendar if calendar is not None and calendar.tenant_id == meeting.tenant_id else None
 
 
 def new_uid() -> str:
@@ -132,8 +178,10 @@ def write_meeting(tenant_id: int, payload: dict) -> None:
     connection = calendar.connection
     with _provider(connection, calendar) as provider:
         meeting.provider_event_id = provider.create_event(calendar.external_id, _draft(meeting, connection))
+        # Exchange names the event (and its invitations) with a UID of its own: the meeting takes it.
+        meeting.uid = provider.invitation_uid(calendar.external_id, meeting.provider_event_id, meeting.uid)
     db.session.flush()
-    if connection.provider == "caldav" and meeting.source != "page":
+    if connection.provider not in INVITING_PROVIDERS and meeting.source != "page":
         # A booking's own confirmation email carries its invitation (same UID), so it is not sent twice.
         _email_itip(meeting, connection, "REQUEST")
 
@@ -150,7 +198,7 @@ def update_meeting(tenant_id: int, payload: dict) -> None:
     connection = calendar.connection
     with _provider(connection, calendar) as provider:
         provider.update_event(calendar.external_id, meeting.provider_event_id, _draft(meeting, connection))
-    if connection.provider == "caldav" and meeting.source != "page":
+    if connection.provider not in INVITING_PROVIDERS and meeting.source != "page":
         _email_itip(meeting, connection, "REQUEST")
 
 
@@ -163,7 +211,7 @@ def cancel_meeting(tenant_id: int, payload: dict) -> None:
     connection = calendar.connection
     with _provider(connection, calendar) as provider:
         provider.cancel_event(calendar.external_id, meeting.provider_event_id, notify=True)
-    if connection.provider == "caldav" and meeting.source != "page":
+    if connection.provider not in INVITING_PROVIDERS and meeting.source != "page":
         _email_itip(meeting, connection, "CANCEL")
 
 
@@ -209,7 +257,7 @@ def _draft(meeting: Meeting, connection: CalendarConnection) -> EventDraft:
         time_zone=meeting.owner.time_zone,
         # The notes are the rep's own; the event goes to the contact, so they stay in the CRM.
         attendees=_attendees(meeting),
-        organizer_email=connection.account_email,
+        organizer_email=_organizer(connection, meeting.owner),
         send_invitations=True,
         sequence=meeting.sequence,
     )
@@ -236,12 +284,13 @@ def _provider(connection: CalendarConnection, calendar: Calendar) -> Iterator[Ca
 def _email_itip(meeting: Meeting, connection: CalendarConnection, method: str) -> None:
     """Email each contact the iMIP REQUEST or CANCEL that a CalDAV server leaves to us."""
     owner = meeting.owner
+    organizer = _organizer(connection, owner)
     invitation = imip.Invitation(
         uid=meeting.uid,
         summary=meeting.title,
         start=meeting.start_at,
         end=meeting.end_at,
-        organizer_email=connection.account_email,
+        organizer_email=organizer,
         organizer_name=owner.name,
         attendees=_attendees(meeting),
         # A cancellation must outrank every version sent before it (RFC 5546).
@@ -257,7 +306,7 @@ def _email_itip(meeting: Meeting, connection: CalendarConnection, method: str) -
         subject = f"Cancelled: {meeting.title} @ {when}"
         opening = f"{owner.name} cancelled “{meeting.title}”."
         closing = "Your calendar app can remove it from your calendar."
-    text = f"{opening}\n\nWhen: {when}\nOrganizer: {owner.name} <{connection.account_email}>\n\n{closing}\n"
+    text = f"{opening}\n\nWhen: {when}\nOrganizer: {owner.name} <{organizer}>\n\n{closing}\n"
     for contact in meeting.contacts:
         smtp.send_mail(
             meeting.tenant_id,
@@ -266,7 +315,7 @@ def _email_itip(meeting: Meeting, connection: CalendarConnection, method: str) -
             text=text,
             ics=ics,
             ics_method=method,
-            reply_to=connection.account_email,
+            reply_to=organizer,
             sender_name=owner.name,
         )
 

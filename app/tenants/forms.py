@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, InputRequired, Length
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
 
 from app.tenants.models import LOCALES
 from app.web.forms import TerminForm, strip, valid_time_zone
@@ -99,3 +99,34 @@ class ProfileForm(TerminForm):
     name = _name_field(_l("Name"))
     time_zone = _time_zone_field()
     locale = SelectField(_l("Language"), choices=LOCALE_CHOICES)
+
+
+class ChangePasswordForm(TerminForm):
+    current_password = PasswordField(
+        _l("Current password"), validators=[InputRequired(_l("Enter your current password."))]
+    )
+    password = _password_field(_l("New password"))
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[
+            EqualTo("password", message=_l("The two new passwords differ. Type the same one twice."))
+        ],
+    )
+
+
+class ForgotPasswordForm(TerminForm):
+    email = _email_field(_l("Email"))
+
+
+class ResetPasswordForm(TerminForm):
+    password = _password_field(_l("New password"))
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[
+            EqualTo("password", message=_l("The two new passwords differ. Type the same one twice."))
+        ],
+    )
+
+
+class ConfirmForm(TerminForm):
+    """A button that only carries the CSRF token."""

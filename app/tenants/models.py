@@ -147,3 +147,64 @@ class Domain(TenantOwnedMixin, TimestampMixin, db.Model):
     def challenge_name(self) -> str:
         """Where the TXT record proving ownership lives."""
         return f"_termin-challenge.{self.hostname}"
+
+
+class UserSession(TimestampMixin, db.Model):
+    """One signed-in browser. Its random id rides in the signed session cookie; only its hash is kept here.
+
+    Every request of a signed-in user needs its row (``services.get_user_for_session``), so deleting rows
+    ends sessions server-side: sign-out its own, *Sign out everywhere*, a password change or reset all of
+    the user's. A copied session cookie is worth nothing once its row is gone.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RememberToken(TimestampMixin, db.Model):
+    """A "Keep me signed in" cookie: random, stored hashed, used once (each use swaps it for a new one),
+    expiring; ended with the user's sessions."""
+
+    __tablename__ = "remember_tokens"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PasswordReset(TimestampMixin, db.Model):
+    """A "Forgot password" link: its token is mailed once and only its hash kept. It works for an hour and
+    once: setting a password deletes every reset of the user."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class SignupRequest(TimestampMixin, db.Model):
+    """A sign-up waiting for its address to be confirmed (issue 15): no tenant or user exists yet, so the
+    address is not taken (an invitation to it still works) until the emailed link is followed. The link's
+    token is stored hashed; the request expires."""
+
+    __tablename__ = "signup_requests"
+    __table_args__ = (sa.CheckConstraint("email = lower(email)", name="email_lower"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    company: Mapped[str] = mapped_column(sa.String(120))
+    name: Mapped[str] = mapped_column(sa.String(120))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    time_zone: Mapped[str] = mapped_column(sa.String(64))
+    locale: Mapped[str] = mapped_column(sa.String(8))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

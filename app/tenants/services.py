@@ -12,9 +12,19 @@ from blinker import Namespace
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.db import utcnow
-from app.errors import EmailTaken, NotAllowed
+from app.errors import EmailTaken, NotAllowed, WrongPassword
 from app.extensions import db
-from app.tenants.models import SEATS, Domain, Invitation, Tenant, User
+from app.tenants.models import (
+    SEATS,
+    Domain,
+    Invitation,
+    PasswordReset,
+    RememberToken,
+    SignupRequest,
+    Tenant,
+    User,
+    UserSession,
+)
 
 _signals = Namespace()
 # Sent as ``seat_changed.send(user, previous=<old seat>)`` inside the transaction that changed the seat, so
@@ -87,14 +97,85 @@ def create_tenant(*, company: str, name: str, email: str, password: str, time_zo
     )
 
 
+def request_signup(
+    *, company: str, name: str, email: str, password: str, time_zone: str, locale: str, hours: int
+) -> tuple[SignupRequest, str] | None:
+    """Sign-up, step one: keep what was typed until the address is confirmed, and return the token to
+    mail. Nothing is created and the address is not taken yet. None when the address already has an
+    account; the caller answers the same either way, so sign-up tells no one which addresses have one."""
+    email = normalise_email(email)
+    if email_in_use(email):
+        return None
+    now = utcnow()
+    # The address's earlier requests (their links stop working) and anyone's expired ones go.
+    db.session.execute(
+        sa.delete(SignupRequest).where(sa.or_(SignupRequest.email == email, SignupRequest.expires_at <= now))
+    )
+    token = secrets.token_urlsafe(32)
+    signup = SignupRequest(
+        email=email,
+        company=company.strip(),
+        name=name.strip(),
+        password_hash=generate_password_hash(password),
+        time_zone=time_zone,
+        locale=locale,
+        token_hash=_hash_token(token),
+        expires_at=now + timedelta(hours=hours),
+    )
+    db.session.add(signup)
+    db.session.flush()
+    return signup, token
+
+
+def signup_for_token(token: str) -> SignupRequest | None:
+    """The unexpired sign-up a confirmation link opens (global by the token, like an invitation)."""
+    if not token or len(token) > 100:
+        return None
+    signup = db.session.scalar(sa.select(SignupRequest).where(SignupRequest.token_hash == _hash_token(token)))
+    if signup is None or signup.expires_at <= utcnow():
+        return None
+    return signup
+
+
+def confirm_signup(signup: SignupRequest) -> User:
+    """Sign-up, step two (the address proved): the tenant and its admin. ``EmailTaken`` when the address got
+    an account meanwhile (an invitation accepted); the request is spent either way."""
+    email = signup.email
+    db.session.execute(sa.delete(SignupRequest).where(SignupRequest.email == email))
+    if email_in_use(email):
+        db.session.flush()
+        raise EmailTaken(email)
+    tenant = Tenant(name=signup.company)
+    db.session.add(tenant)
+    return _add_user(
+        tenant,
+        name=signup.name,
+        email=email,
+        password_hash=signup.password_hash,
+        role="admin",
+        seat="none",
+        time_zone=signup.time_zone,
+        locale=signup.locale,
+    )
+
+
 def _add_user(
-    tenant: Tenant, *, name: str, email: str, password: str, role: str, seat: str, time_zone: str, locale: str
+    tenant: Tenant,
+    *,
+    name: str,
+    email: str,
+    role: str,
+    seat: str,
+    time_zone: str,
+    locale: str,
+    password: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
     user = User(
         tenant=tenant,
         name=name.strip(),
         email=normalise_email(email),
-        password_hash=generate_password_hash(password),
+        password_hash=password_hash or generate_password_hash(password),
         role=role,
         seat=seat,
         time_zone=time_zone,
@@ -149,12 +230,136 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def get_user_for_session(user_id: str) -> User | None:
-    """Flask-Login's loader: the session's own identity, so the only lookup not scoped by tenant."""
-    if not user_id.isdigit():
+def get_user_for_session(user_id: str, session_token: str | None) -> User | None:
+    """Flask-Login's loader: the session's user, only while the session's row is there and unexpired (so
+    a session ended server-side is ended, whatever cookie the browser still holds). Global by identity."""
+    if not user_id.isdigit() or not session_token:
         return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    user = db.session.scalar(
+        sa.select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == int(user_id),
+            User.is_active,
+            UserSession.token_hash == _hash_token(session_token),
+            UserSession.expires_at > utcnow(),
+        )
+    )
+    return user
+
+
+# --- Sessions, remember-me, passwords (issue 15) -----------------------------------------------------------
+
+
+def start_session(user: User, *, days: int) -> str:
+    """A new signed-in session of ``user``; the returned token goes in the session cookie (its hash here).
+    The user's expired sessions are cleared on the way, so rows do not pile up."""
+    now = utcnow()
+    db.session.execute(
+        sa.delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at <= now)
+    )
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        UserSession(user_id=user.id, token_hash=_hash_token(token), expires_at=now + timedelta(days=days))
+    )
+    db.session.flush()
+    return token
+
+
+def end_session(session_token: str | None) -> None:
+    """Sign-out: this session's row goes, so its cookie (or any copy of it) no longer signs in."""
+    if session_token:
+        db.session.execute(sa.delete(UserSession).where(UserSession.token_hash == _hash_token(session_token)))
+        db.session.flush()
+
+
+def end_all_sessions(user: User) -> None:
+    """Every session and every remember-me token of the user ends (sign out everywhere, password change)."""
+    db.session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
+    db.session.execute(sa.delete(RememberToken).where(RememberToken.user_id == user.id))
+    db.session.flush()
+
+
+def issue_remember_token(user: User, *, days: int) -> str:
+    """A fresh random remember-me token (a new one at every sign-in: nothing derived from the user)."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        RememberToken(
+            user_id=user.id, token_hash=_hash_token(token), expires_at=utcnow() + timedelta(days=days)
+        )
+    )
+    db.session.flush()
+    return token
+
+
+def use_remember_token(token: str, *, days: int) -> tuple[User, str] | None:
+    """Sign in from a remember-me cookie: the token is spent and a new one returned (rotation), so a copy
+    taken earlier is worth nothing once the owner's browser has used it. None: unknown or expired."""
+    if not token or len(token) > 100:
+        return None
+    row = db.session.scalar(
+        sa.select(RememberToken).where(RememberToken.token_hash == _hash_token(token)).with_for_update()
+    )
+    if row is None:
+        return None
+    user = db.session.get(User, row.user_id)
+    db.session.delete(row)
+    db.session.flush()
+    if row.expires_at <= utcnow() or user is None or not user.is_active:
+        return None
+    return user, issue_remember_token(user, days=days)
+
+
+def forget_remember_token(token: str | None) -> None:
+    if token:
+        db.session.execute(sa.delete(RememberToken).where(RememberToken.token_hash == _hash_token(token)))
+        db.session.flush()
+
+
+def set_password(user: User, password: str) -> None:
+    """A new password ends every session and remember-me token of the user, and every reset link."""
+    user.password_hash = generate_password_hash(password)
+    end_all_sessions(user)
+    db.session.execute(sa.delete(PasswordReset).where(PasswordReset.user_id == user.id))
+    db.session.flush()
+
+
+def change_password(user: User, *, current: str, new: str) -> None:
+    if not check_password_hash(user.password_hash, current):
+        raise WrongPassword()
+    set_password(user, new)
+
+
+def request_password_reset(email: str, *, minutes: int) -> tuple[User, str] | None:
+    """A one-use reset token for the account with this email, or None when there is none (the caller
+    answers the same either way, so the form tells no one which addresses have accounts)."""
+    user = get_user_for_email(email)
+    if user is None or not user.is_active:
+        return None
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        PasswordReset(
+            user_id=user.id, token_hash=_hash_token(token), expires_at=utcnow() + timedelta(minutes=minutes)
+        )
+    )
+    db.session.flush()
+    return user, token
+
+
+def password_reset_for_token(token: str) -> PasswordReset | None:
+    """The unused, unexpired reset a link's token opens (global by the token, like an invitation)."""
+    if not token or len(token) > 100:
+        return None
+    reset = db.session.scalar(sa.select(PasswordReset).where(PasswordReset.token_hash == _hash_token(token)))
+    if reset is None or reset.expires_at <= utcnow() or not reset.user.is_active:
+        return None
+    return reset
+
+
+def reset_password(reset: PasswordReset, password: str) -> User:
+    user = reset.user
+    set_password(user, password)  # also deletes this reset: the link works once
+    return user
 
 
 def get_user_for_email(email: str) -> User | None:

@@ -31,6 +31,7 @@ SOURCES = {
     "app.css": "static/css/app.css",
     "app.js": "static/js/app.js",
     "booking.js": "static/js/booking.js",
+    "copy.js": "static/js/copy.js",
     "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
 }
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -2,15 +2,18 @@
 
 from flask import Flask, g, render_template
 from flask_babel import gettext as _
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.web import outage
 from app.web.htmx import is_fragment_request
+from app.web.limits import rate_limited
 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(RateLimitExceeded, rate_limited)
     app.register_error_handler(HTTPException, _http_error)
 
 

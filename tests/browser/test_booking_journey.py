@@ -8,6 +8,7 @@ Then the prospect reopens their booking, moves it (the same event moves) and can
 
 import re
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -104,6 +105,24 @@ def test_prospect_books_on_a_custom_domain_and_the_rep_sees_it_in_crm_and_defaul
     expect(visitor.locator("#booking-when")).to_contain_text(shown)
     assert visitor.url.startswith(f"http://{DOMAIN}:")  # the booking's own page stays on the domain
     booking_url = visitor.url  # the booking's page, which its manage link (in the email) opens too
+
+    # "Add to my calendar": Google Calendar and Outlook on the web links, and the meeting as a file to add
+    # (METHOD:PUBLISH, nobody asked to answer), downloaded as the browser would.
+    adding = visitor.locator("#add-to-calendar")
+    expect(adding).to_be_visible()
+    google_link = adding.get_by_role("link", name="Google Calendar")
+    expect(google_link).to_have_attribute(
+        "href", re.compile(r"^https://calendar\.google\.com/.*action=TEMPLATE")
+    )
+    expect(adding.get_by_role("link", name="Outlook.com")).to_have_attribute(
+        "href", re.compile(r"^https://outlook\.live\.com/calendar/0/deeplink/compose\?")
+    )
+    with visitor.expect_download() as download:
+        adding.locator("#ics-link").click()
+    assert download.value.suggested_filename == "meeting.ics"
+    added = Path(download.value.path()).read_text()
+    assert "METHOD:PUBLISH" in added
+    assert "ATTENDEE" not in added
     prospect.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
 

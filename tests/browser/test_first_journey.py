@@ -1,4 +1,5 @@
-"""The first journey a new customer takes: sign up, sign out and in, add a contact, log a meeting."""
+"""The first journey a new customer takes: sign up (confirming the address from the email the SMTP sink
+received), sign out and in, add a contact, log a meeting."""
 
 import re
 
@@ -12,7 +13,13 @@ from app.extensions import db
 pytestmark = pytest.mark.browser
 
 
-def test_sign_up_log_in_create_contact_log_meeting(live, page):
+def confirmation_link(sink, address: str) -> str:
+    [mail] = [m for m in sink.messages if address in m["To"]]
+    return re.search(r"http://\S+/signup/confirm/\S+", mail.get_body(("plain",)).get_content()).group(0)
+
+
+def test_sign_up_log_in_create_contact_log_meeting(live, page, smtp_server, monkeypatch):
+    sink = smtp_server.use_in(live.app, monkeypatch)
     page.goto(live.url("/signup"))
     page.get_by_label("Company").fill("Kowalski Consulting")
     page.get_by_label("Your name").fill("Ewa Kowalska")
@@ -20,6 +27,13 @@ def test_sign_up_log_in_create_contact_log_meeting(live, page):
     page.get_by_label("Password").fill("a long enough password")
     expect(page.get_by_label("Time zone")).to_have_value("Europe/Warsaw")  # detected from the browser
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    expect(page.get_by_text("ewa@kowalski.example.com")).to_be_visible()
+
+    link = confirmation_link(sink, "ewa@kowalski.example.com")
+    assert link.startswith(live.url("/signup/confirm/"))
+    page.goto(link)
+    page.get_by_role("button", name="Create my account").click()
     expect(page.get_by_role("heading", name="Contacts")).to_be_visible()
 
     page.get_by_role("button", name="Sign out").click()

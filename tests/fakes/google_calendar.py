@@ -8,11 +8,15 @@ provider cannot come to lean on something only this emulator tolerates.
 Behaviour it reproduces from the reference: paging with ``nextPageToken`` over a snapshot, so a listing is
 consistent while events change between pages; ``nextSyncToken`` on the last page only; sync tokens per
 calendar that answer 410 ``fullSyncRequired`` once expired; deleted events as bare tombstones (id and
-status only); cancelled occurrences of a live series listed even without ``showDeleted``; ids of deleted
-events stay taken (409 on insert, 410 on a second delete); ``dateTime`` answered in the calendar's zone;
+status only); cancelled occurrences of a live series listed even without ``showDeleted``; ids and
+iCalUIDs of deleted events stay taken (409 on insert, 410 on a second delete); an insert supplies ``id``
+or ``iCalUID``, not both; ``events.list?iCalUID=``; ``dateTime`` answered in the calendar's zone;
 ``source`` shown only to the event's creator; 404 for calendars the account cannot see, 403 for writes
 it may not make; 401 for unknown or revoked tokens; injected faults (429, 403 rate limits, 5xx, with
 Retry-After) ahead of everything else.
+
+The emails Google would send attendees for a change made with ``sendUpdates`` (all, or externalOnly for
+addresses that are no account here) are recorded in ``sent``: kind, the event's iCalUID, recipients.
 
 Left out on purpose: attendees' own copies of events, ACL and watch APIs, ``singleEvents`` expansion.
 
@@ -121,6 +125,15 @@ class Fault:
     body: str | None
 
 
+@dataclass(frozen=True)
+class Notice:
+    """An email Google sends attendees for a change made with sendUpdates (its iCalendar object's UID)."""
+
+    kind: str  # "invitation", "update" or "cancellation"
+    uid: str
+    recipients: tuple[str, ...]
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code="-", size="-"):
         pass  # one line per request drowns the test output
@@ -191,6 +204,7 @@ class GoogleCalendarEmulator:
             self.request_count = 0
             self.request_log: list[tuple[str, str, dict]] = []
             self.notifications: list[tuple[str, str, str, str]] = []  # method, calendar, event, sendUpdates
+            self.sent: list[Notice] = []  # what those notifications mailed, to whom, with which UID
             self.errors: list[str] = []
             self._seq = 0
             self._ordinal = 0
@@ -323,11 +337,28 @@ class GoogleCalendarEmulator:
                 raise ApiError(409, "duplicate", "The requested identifier already exists.")
         else:
             event_id = _new_event_id()
+            uid = body.get("iCalUID")
+            if uid is not None and any(e.resource.get("iCalUID") == uid for e in calendar.events.values()):
+                # As for ids, a UID stays taken once its event is deleted.
+                raise ApiError(409, "duplicate", "The requested identifier already exists.")
         body["id"] = event_id
         body.setdefault("iCalUID", f"{event_id}@google.com")
         body["organizer"] = {"email": calendar.id, "displayName": calendar.summary}
         self._store(calendar, self._checked(calendar, body), creator)
         return event_id
+
+    def _mail(self, calendar: StoredCalendar, resource: dict, kind: str, send_updates: str) -> None:
+        """Record the email Google sends the guests (never the organizer) for ``send_updates``."""
+        if send_updates not in ("all", "externalOnly"):
+            return
+        guests = [
+            a["email"].lower()
+            for a in resource.get("attendees") or ()
+            if a["email"].lower() != calendar.id.lower()
+            and (send_updates == "all" or a["email"].lower() not in self.accounts)
+        ]
+        if guests:
+            self.sent.append(Notice(kind, resource.get("iCalUID", ""), tuple(guests)))
 
     def _store(self, calendar: StoredCalendar, resource: dict, creator: str) -> None:
         self._seq += 1
@@ -558,7 +589,9 @@ class GoogleCalendarEmulator:
 
         @app.get("/calendar/v3/calendars/<calendar_id>/events")
         def list_events(calendar_id):
-            args = _args({"maxResults", "pageToken", "showDeleted", "singleEvents", "syncToken"})
+            args = _args({"iCalUID", "maxResults", "pageToken", "showDeleted", "singleEvents", "syncToken"})
+            if "iCalUID" in args and "syncToken" in args:
+                raise ApiError(400, "invalid", "iCalUID cannot be combined with a syncToken.")
             if _flag(args, "singleEvents"):
                 raise ApiError(400, "invalid", "The emulator does not expand recurring events.")
             show_deleted = _flag(args, "showDeleted")
@@ -588,6 +621,7 @@ class GoogleCalendarEmulator:
                     and stored.seq <= snapshot
                     and (since is None or stored.seq > since)
                     and (since is not None or show_deleted or not stored.deleted)
+                    and ("iCalUID" not in args or stored.resource.get("iCalUID") == args["iCalUID"])
                 ]
                 if role == "freeBusyReader":
                     matching = [e for e in matching if e.resource.get("transparency") != "transparent"]
@@ -625,11 +659,15 @@ class GoogleCalendarEmulator:
             body = _json_body()
             if set(body) & {"organizer", "recurringEventId", "originalStartTime"}:
                 raise ApiError(400, "invalid", "Only events.import may set these fields.")
+            if "id" in body and "iCalUID" in body:
+                # The reference: "only one of them should be supplied at event creation time".
+                raise ApiError(400, "invalid", "Supply either id or iCalUID, not both.")
             with self._lock:
                 calendar, role = self._calendar_for(calendar_id, g.account)
                 _require_writer(role)
                 event_id = self._insert(calendar, body, creator=g.account)
                 self.notifications.append(("insert", calendar.id, event_id, send_updates))
+                self._mail(calendar, calendar.events[event_id].resource, "invitation", send_updates)
                 return self._render(calendar, calendar.events[event_id], g.account, role)
 
         @app.route(
@@ -649,6 +687,7 @@ class GoogleCalendarEmulator:
                     raise ApiError(410, "deleted", "Resource has been deleted")
                 send_updates = _send_updates(args)
                 if request.method == "DELETE":
+                    self._mail(calendar, stored.resource, "cancellation", send_updates)
                     self.delete(calendar.id, event_id)
                     self.notifications.append(("delete", calendar.id, event_id, send_updates))
                     return Response(status=204)
@@ -657,6 +696,7 @@ class GoogleCalendarEmulator:
                     raise ApiError(400, "invalid", "The event id cannot be changed.")
                 self.modify(calendar.id, event_id, patch)
                 self.notifications.append(("patch", calendar.id, event_id, send_updates))
+                self._mail(calendar, stored.resource, "update", send_updates)
                 return self._render(calendar, stored, g.account, role)
 
         @app.post("/calendar/v3/freeBusy")

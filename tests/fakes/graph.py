@@ -145,6 +145,7 @@ class Message:
     subject: str
     recipients: tuple[str, ...]
     comment: str = ""
+    uid: str = ""  # the iCalendar UID of the invitation's object: the event's iCalUId
 
 
 @dataclass
@@ -979,7 +980,9 @@ class GraphEmulator:
                 event.seq = fake._bump()
 
         def send(kind: str, event: Event, recipients: list[str], comment: str = "") -> None:
-            state().outbox.append(Message(kind, event.id, event.subject, tuple(recipients), comment))
+            state().outbox.append(
+                Message(kind, event.id, event.subject, tuple(recipients), comment, uid=event.ical_uid)
+            )
 
         def apply_fields(event: Event, body: dict) -> None:
             if "subject" in body:

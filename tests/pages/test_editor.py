@@ -248,6 +248,24 @@ def test_date_range_window_and_redirect_url_and_hidden(app, world, setup, signed
     assert page.domain_id == setup["verified_id"]
 
 
+def test_a_daily_booking_cap_and_email_confirmation_are_saved_shown_and_cleared(app, world, signed_in):
+    ours, _ = world
+    rep = signed_in(ours.rep_email)
+    assert (
+        rep.post_form("/pages/new", page_data(max_bookings_per_day="3", confirm_email="y")).status_code == 303
+    )
+    page = next(p for p in _pages_of(app, ours.rep_id) if p.slug == "discovery")
+    assert page.max_bookings_per_day == 3
+    assert page.confirm_email
+    assert _value(rep.get(f"/pages/{page.id}/edit").get_data(as_text=True), "max_bookings_per_day") == "3"
+
+    refused = rep.post_form(f"/pages/{page.id}/edit", page_data(max_bookings_per_day="0"))
+    assert refused.status_code == 422
+    assert "max_bookings_per_day" in error_fields(refused)
+    assert rep.post_form(f"/pages/{page.id}/edit", page_data(max_bookings_per_day="")).status_code == 303
+    assert _page(app, page.id).max_bookings_per_day is None
+
+
 # --- Refusals: 422 beside the field, nothing written --------------------------------------------------------
 
 

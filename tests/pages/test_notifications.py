@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 
 from app.extensions import db
 from app.mail.models import OutboxMessage
+from app.pages import notifications
 from app.pages import services as pages
 from app.sync import services as sync
 from app.sync.providers.base import Account, RemoteCalendar
@@ -120,29 +121,78 @@ def test_visitor_confirmation_carries_the_invitation_with_the_meetings_uid(page,
     assert str(event["SUMMARY"]) == "Intro call with Ada Rep"
 
 
-def test_the_invitation_shares_the_uid_of_the_calendar_write(page, rep, tenant):
-    connection = sync.connect(
+def connect(tenant, rep, provider: str, email: str = "ada@calendar.example"):
+    return sync.connect(
         tenant,
         rep,
-        provider="caldav",
-        account=Account(id="acct-1", email="ada@calendar.example"),
+        provider=provider,
+        account=Account(id="acct-1", email=email),
         calendars=[RemoteCalendar("main", "Main", "owner", is_primary=True)],
-        secret={"password": "not used"},
+        secret={"password": "not used"} if provider == "caldav" else {"access_token": "not used"},
     )
-    booking = book(page).booking
-    meeting = booking.meeting
+
+
+@pytest.mark.parametrize("provider", ["caldav", "google", "microsoft"])
+def test_the_invitation_shares_the_uid_of_the_calendar_write(page, rep, tenant, provider):
+    connection = connect(tenant, rep, provider)
+    result = book(page)
+    meeting = result.booking.meeting
 
     kinds = db.session.scalars(sa.select(OutboxMessage.kind)).all()
     assert "calendar.write_meeting" in kinds
     assert meeting.calendar_id == connection.default_calendar.id
     [mail] = mail_to(VISITOR)
-    _, event = event_of(mail["ics"])
-    assert str(event["UID"]) == meeting.uid
-    # The organizer is the account the event is written with, as in the rep's own calendar.
-    assert str(event["ORGANIZER"]) == "mailto:ada@calendar.example"
+    base = f"http://{APP_HOST}/meetings/booking/{result.token}"
+    if provider == "caldav":
+        # No CalDAV server mails attendees: Termin's confirmation is the invitation.
+        method, event = event_of(mail["ics"])
+        assert (mail["ics_method"], method) == ("REQUEST", "REQUEST")
+        assert str(event["UID"]) == meeting.uid
+        # The organizer is the account the event is written with, as in the rep's own calendar.
+        assert str(event["ORGANIZER"]) == "mailto:ada@calendar.example"
+        assert "The attached invitation puts the meeting in your calendar." in mail["text"]
+    else:
+        # Google and Exchange invite the visitor themselves: a second invitation here would be a second
+        # event in the visitor's calendar. The confirmation carries no calendar object at all.
+        assert (mail["ics"], mail["ics_method"]) == (None, None)
+        assert "Ada Rep's calendar sends you the invitation in a separate email" in mail["text"]
+    # Either way the visitor may add the meeting themselves: an event to add, not one to answer.
+    assert "Google Calendar: https://calendar.google.com/calendar/render?action=TEMPLATE&" in mail["text"]
+    assert "Outlook.com: https://outlook.live.com/calendar/0/deeplink/compose?" in mail["text"]
+    assert f"Other calendar apps (.ics file): {base}/invite.ics\n" in mail["text"]
     # The rep is not told the meeting missed their calendar: it did not.
     [notice] = mail_to(REP_EMAIL)
     assert "not written to a calendar" not in notice["text"]
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+def test_reschedule_and_cancel_leave_the_invitations_to_the_provider(page, rep, tenant, provider):
+    connect(tenant, rep, provider)
+    result = book(page)
+    booking = result.booking
+    booking.meeting.provider_event_id = "written"  # the write went through: the provider invited
+
+    pages.reschedule_booking(booking, at(14), result.token, now=NOW)
+    pages.cancel_booking(booking, by_visitor=False, now=NOW)
+
+    confirmation, moved, cancelled = mail_to(VISITOR)
+    assert [m["ics"] for m in (confirmation, moved, cancelled)] == [None, None, None]
+    assert "sends you the updated invitation in a separate email" in moved["text"]
+    assert "sends you the cancellation in a separate email" in cancelled["text"]
+
+
+@pytest.mark.parametrize("login", ["rita", ""])
+def test_a_caldav_login_that_is_no_address_is_never_the_organizer(page, rep, tenant, login):
+    connect(tenant, rep, "caldav", email=login)
+    result = book(page)
+
+    [mail] = mail_to(VISITOR)
+    _method, event = event_of(mail["ics"])
+    assert str(event["ORGANIZER"]) == f"mailto:{REP_EMAIL}"  # the rep's own address: replies reach them
+    assert mail["reply_to"] == REP_EMAIL
+    added = icalendar.Calendar.from_ical(notifications.calendar_file(result.booking, result.token))
+    [event] = added.walk("VEVENT")
+    assert str(event["ORGANIZER"]) == f"mailto:{REP_EMAIL}"
 
 
 def test_rep_is_told_who_booked_with_the_answers_and_the_contact_link(page, rep):
@@ -152,9 +202,9 @@ def test_rep_is_told_who_booked_with_the_answers_and_the_contact_link(page, rep)
     assert mail["to"] == [REP_EMAIL]
     assert mail["reply_to"] == VISITOR
     assert mail["ics"] is None
-    # The rep's zone, not the visitor's.
+    # The rep's zone, not the visitor's; nothing the visitor typed in the subject.
     assert mail["subject"] == (
-        "New booking: Vera Visitor, Monday, January 7, 2030, 10:00\u202fAM - 10:30\u202fAM "
+        "New booking on “Intro call”: Monday, January 7, 2030, 10:00\u202fAM - 10:30\u202fAM "
         "(Europe/Warsaw, GMT+01:00)"
     )
     text = mail["text"]
@@ -251,7 +301,7 @@ def test_reschedule_tells_both_sides_with_a_newer_invitation(page, rep):
     assert str(event["ATTENDEE"]) == f"mailto:{VISITOR}"
 
     notice = mail_to(REP_EMAIL)[-1]
-    assert notice["subject"].startswith("Rescheduled: Vera Visitor, now Monday, January 7, 2030, 11:00")
+    assert notice["subject"].startswith("Booking on “Intro call” moved to Monday, January 7, 2030, 11:00")
     assert (
         "Previous time: Monday, January 7, 2030, 10:00\u202fAM - 10:30\u202fAM (Europe/Warsaw"
         in (notice["text"])
@@ -270,7 +320,7 @@ def test_visitor_cancelling_tells_the_rep_why_and_takes_it_out_of_their_calendar
     pages.cancel_booking(booking, reason="Found another vendor", by_visitor=True, now=NOW)
 
     notice = mail_to(REP_EMAIL)[-1]
-    assert notice["subject"].startswith("Cancelled by Vera Visitor: Monday, January 7, 2030, 11:00")
+    assert notice["subject"].startswith("Booking on “Intro call” cancelled: Monday, January 7, 2030, 11:00")
     assert "Their reason: Found another vendor" in notice["text"]
     assert f"/crm/contacts/{booking.contact.id}" in notice["text"]
     mail = mail_to(VISITOR)[-1]

@@ -395,7 +395,8 @@ def test_html_409_keeps_the_details_and_offers_the_nearest_free_times(app, site,
     assert [b.start_at.isoformat() for b in bookings(app)][1] == pages.parse_start(offered[0]).isoformat()
 
 
-def test_html_409_on_a_full_day_offers_the_next_days_times(app, site, client):
+def test_html_409_on_a_full_day_offers_the_next_days_times(app, site, client, raise_limits):
+    raise_limits(RATELIMIT_BOOKING_IP="100 per hour", RATELIMIT_VISITOR_MAIL="100 per day")
     _, fields = form_for(client, site.intro_path)
     day = client.get(site.intro_path, query_string={"day": "2030-01-07", "tz": "Europe/Warsaw"})
     monday = slot_starts(day)

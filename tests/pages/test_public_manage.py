@@ -1,6 +1,7 @@
 """The visitor's own booking: its page, cancel and reschedule, by token alone, on the page's host only."""
 
 import re
+from datetime import UTC
 
 import icalendar
 import pytest
@@ -103,27 +104,39 @@ def test_links_on_a_removed_domain_still_lead_to_the_booking(app, site, make_cli
     assert response.headers["Location"] == f"http://{APP_HOST}{path}/reschedule"
 
 
-def test_the_booking_page_offers_its_invitation_as_an_ics_file(app, site, client):
+def test_the_booking_page_offers_the_meeting_to_add_to_a_calendar_not_an_invitation(app, site, client):
     path = book(client, site.intro_path)
-    assert 'id="ics-link"' in client.get(path).get_data(as_text=True)
+    page = client.get(path).get_data(as_text=True)
+    assert 'id="ics-link"' in page
+    # Google Calendar's and Outlook on the web's "new event" links, with the booking's title and UTC times.
+    start = pages.parse_start(START).astimezone(UTC)
+    assert "https://calendar.google.com/calendar/render?action=TEMPLATE&amp;text=" in page
+    assert f"dates={start:%Y%m%dT%H%M%SZ}%2F" in page
+    assert "https://outlook.live.com/calendar/0/deeplink/compose?path=%2Fcalendar%2Faction%2Fcompose" in page
+    assert f"startdt={start:%Y-%m-%dT%H}%3A" in page
+    assert "https://outlook.office.com/calendar/0/deeplink/compose?" in page
 
     response = client.get(f"{path}/invite.ics")
 
     assert response.status_code == 200
     assert response.mimetype == "text/calendar"
-    assert response.headers["Content-Disposition"] == 'attachment; filename="invite.ics"'
+    assert response.headers["Content-Disposition"] == 'attachment; filename="meeting.ics"'
     calendar = icalendar.Calendar.from_ical(response.get_data())
     (event,) = calendar.walk("VEVENT")
     booking = the_booking(app)
     with app.app_context():
         meeting = db.session.get(Booking, booking.id).meeting
         assert str(event["UID"]) == meeting.uid  # the emails' and the rep's calendar's event
-    assert str(calendar["METHOD"]) == "REQUEST"
+    # An event to add: nobody is asked to answer (RFC 5546 PUBLISH names no attendee).
+    assert str(calendar["METHOD"]) == "PUBLISH"
+    assert "ATTENDEE" not in event
+    assert "RSVP" not in response.get_data(as_text=True)
+    assert str(event["ORGANIZER"]).startswith("mailto:")
     assert event.decoded("DTSTART") == pages.parse_start(START)
-    assert "vera@example.org" in str(event["ATTENDEE"]).lower()
 
     form = client.get(f"{path}/cancel")
     client.post(f"{path}/cancel", data={"csrf_token": csrf_of(form)})
+    assert 'id="add-to-calendar"' not in client.get(path).get_data(as_text=True)
     cancelled = icalendar.Calendar.from_ical(client.get(f"{path}/invite.ics").get_data())
     assert str(cancelled["METHOD"]) == "CANCEL"  # importing it takes the event out again
 

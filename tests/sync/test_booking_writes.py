@@ -6,9 +6,11 @@ Jobs are handed over (``queued``) instead of run, and each test delivers the out
 its own app context as a worker would (``deliver``), so it decides when and in which order they go.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import icalendar
 import pytest
 import sqlalchemy as sa
 
@@ -16,8 +18,10 @@ from app.db import utcnow
 from app.extensions import db
 from app.mail import outbox
 from app.mail.models import OutboxMessage
+from app.pages import notifications
 from app.pages import services as pages
 from app.pages.models import Booking, SchedulingPage
+from app.sync import engine
 from app.sync import services as sync
 from app.sync.models import Calendar, CalendarConnection
 from app.tenants.models import Tenant, User
@@ -89,6 +93,36 @@ class Rep:
         if self.name == "microsoft":
             return sum(1 for m in self.harness.emulator.outbox if m.kind == "update")
         raise ValueError(self.name)
+
+
+# How each channel names what it sends: the providers' notices, as iTIP methods.
+NOTICE_METHODS = {"invitation": "REQUEST", "update": "REQUEST", "cancellation": "CANCEL"}
+
+
+def invitations(rep: Rep, sink) -> Counter:
+    """Every invitation, update and cancellation that reached the visitor, through every channel, as
+    (iTIP method, UID): the provider's own notices (as the emulator records them) and the emails in the
+    SMTP sink (a calendar part per message; its .ics attachment is the same object)."""
+    found: Counter = Counter()
+    if rep.name == "google":
+        notices = [(n.kind, n.uid, n.recipients) for n in rep.harness.emulator.sent]
+    elif rep.name == "microsoft":
+        notices = [(m.kind, m.uid, m.recipients) for m in rep.harness.emulator.outbox]
+    else:
+        notices = []  # a CalDAV server mails nobody (our events carry SCHEDULE-AGENT=CLIENT)
+    for kind, uid, recipients in notices:
+        if VISITOR in recipients:
+            found[(NOTICE_METHODS[kind], uid)] += 1
+    for message in sink.messages:
+        if message["To"] != VISITOR:
+            continue
+        for part in message.walk():
+            if part.get_content_type() == "text/calendar":
+                parsed = icalendar.Calendar.from_ical(part.get_content())
+                assert str(parsed["METHOD"]) in ("REQUEST", "CANCEL")  # nothing else is mailed
+                for event in parsed.walk("VEVENT"):
+                    found[(str(parsed["METHOD"]), str(event["UID"]))] += 1
+    return found
 
 
 def deliver_row(flask_app, outbox_id: int, now: datetime | None = None) -> None:
@@ -199,6 +233,42 @@ def test_a_booking_is_written_to_the_default_calendar_only_and_once(rep, sink):
     assert rep.harness.request_count == requests
     assert len(rep.events(meeting.uid)) == 1
 
+    # Through every channel (the provider's notices and the emails), the visitor is invited once.
+    rep.deliver("mail.")
+    assert invitations(rep, sink) == Counter({("REQUEST", meeting.uid): 1})
+
+
+# --- 1b. One invitation per change, on every provider, counted by UID through every channel ---------------
+
+
+def test_the_visitor_gets_one_invitation_per_change_all_naming_one_event(rep, sink):
+    result = rep.book(at(10))
+    rep.deliver("")  # the calendar write and the emails, as the workers would
+    booking = booking_of(result.booking.id)
+    meeting = booking.meeting
+    uid = meeting.uid
+    assert invitations(rep, sink) == Counter({("REQUEST", uid): 1})
+    # The event in the rep's calendar is that one too.
+    assert len(rep.events(uid)) == 1
+    # The page's "add to my calendar" file is an event to add, under the same UID: it cannot be a second.
+    added = icalendar.Calendar.from_ical(notifications.calendar_file(booking, result.token))
+    [event] = added.walk("VEVENT")
+    assert (str(added["METHOD"]), str(event["UID"])) == ("PUBLISH", uid)
+    assert "ATTENDEE" not in event
+
+    pages.reschedule_booking(booking, at(14), result.token, now=NOW)
+    db.session.commit()
+    rep.deliver("")
+    db.session.expire_all()
+    assert meeting.uid == uid
+    assert invitations(rep, sink) == Counter({("REQUEST", uid): 2})
+
+    pages.cancel_booking(booking, by_visitor=True, now=NOW)
+    db.session.commit()
+    rep.deliver("")
+    assert invitations(rep, sink) == Counter({("REQUEST", uid): 2, ("CANCEL", uid): 1})
+    assert rep.events(uid) == []
+
 
 # --- 2. Rescheduled: the same event moves ---------------------------------------------------------------
 
@@ -276,6 +346,27 @@ def test_cancelling_the_booking_cancels_its_event(rep, sink, by_visitor):
     requests = rep.harness.request_count
     deliver_row(rep.app, cancel.id)
     assert rep.harness.request_count == requests
+
+
+def test_rescheduling_frees_the_bookings_own_event_once_synced_back(rep, sink):
+    """The event comes back with the calendar's sync as busy time; a reschedule must not be blocked by it,
+    also on Microsoft, where the meeting took Exchange's UID and the event is synced under Termin's."""
+    result = rep.book(at(10))
+    rep.deliver()
+    booking = booking_of(result.booking.id)
+    provider = sync.provider_for(rep.connection)
+    if rep.name == "microsoft":
+        provider.clock = lambda: NOW  # its sync window is around "now"
+    try:
+        report = engine.sync_calendar(rep.default, provider, now=NOW)
+    finally:
+        provider.close()
+    db.session.commit()
+    assert report.outcome == "synced", report
+
+    window = {"now": NOW, "duration": timedelta(minutes=30)}
+    assert at(10) not in pages.free_slots(rep.page, at(9), at(12), **window)
+    assert at(10) in pages.free_slots(rep.page, at(9), at(12), except_booking=booking, **window)
 
 
 def test_a_booking_cancelled_before_its_write_never_reaches_the_calendar(rep, sink):

@@ -16,7 +16,15 @@ from app.extensions import db
 from app.sync import engine, jobs
 from app.sync import services as sync
 from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
-from app.sync.providers.base import Account, Attendee, Changes, EventDraft, RemoteCalendar, RemoteEvent
+from app.sync.providers.base import (
+    MAX_RETRY_AFTER_SECONDS,
+    Account,
+    Attendee,
+    Changes,
+    EventDraft,
+    RemoteCalendar,
+    RemoteEvent,
+)
 from app.tenants.models import Tenant, User
 from tests import factories
 from tests.conftest import TEST_ENCRYPTION_KEY, config_for_tests
@@ -657,6 +665,14 @@ def test_a_revoked_grant_makes_the_connection_inactive(harness, world):
     assert report.outcome == "auth_revoked"
     assert world.connection.status == "inactive"
     assert sync.booking_paused_reason(world.tenant, world.rep)
+
+
+def test_an_endless_retry_after_waits_the_longest_back_off(harness, world):
+    primary = world.calendar(harness.primary_id)
+    harness.fail_next_requests(429, retry_after="inf")
+    report = run(world, harness)
+    assert report.outcome == "retry_later"  # not an OverflowError from timedelta(seconds=inf)
+    assert primary.next_sync_at == NOW + timedelta(seconds=MAX_RETRY_AFTER_SECONDS)
 
 
 def test_rate_limits_and_outages_wait_and_finish_cleanly(harness, world):

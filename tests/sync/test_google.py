@@ -1,7 +1,6 @@
 """Google-only behaviour of GoogleCalendarProvider, beyond the shared contract, against the v3 emulator."""
 
 import logging
-import re
 import socket
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -19,7 +18,7 @@ from app.sync.providers.base import (
     RateLimited,
     TemporarilyUnavailable,
 )
-from app.sync.providers.google import EPOCH, GoogleCalendarProvider, event_id_for
+from app.sync.providers.google import EPOCH, GoogleCalendarProvider
 
 T0 = datetime(2030, 5, 6, 9, 0, tzinfo=UTC)
 
@@ -103,11 +102,17 @@ def test_changes_follow_every_page_full_and_incremental(google_harness):
 # --- Writing ------------------------------------------------------------------------------------------------
 
 
-def test_event_ids_are_derived_from_the_uid_in_googles_alphabet():
-    first = event_id_for("termin-booking-9@termin.test")
-    assert re.fullmatch(r"[a-v0-9]{5,1024}", first)
-    assert first == event_id_for("termin-booking-9@termin.test")
-    assert first != event_id_for("termin-booking-10@termin.test")
+def test_a_retried_insert_finds_the_event_by_its_uid_instead_of_writing_a_second(google_harness):
+    h = google_harness
+    draft = _draft("termin-booking-9@termin.test", attendees=(Attendee("anna@example.org", "Anna"),))
+    first = h.provider.create_event(h.primary_id, draft)
+    again = h.provider.create_event(h.primary_id, draft)
+    assert again == first
+    assert h.emulator.find(h.primary_id, draft.uid) == [first]
+    # Google mailed the one invitation, under the meeting's own UID.
+    assert [(n.kind, n.uid, n.recipients) for n in h.emulator.sent] == [
+        ("invitation", draft.uid, ("anna@example.org",))
+    ]
 
 
 def test_send_updates_follows_the_drafts_wish(google_harness):
@@ -137,10 +142,9 @@ def test_created_event_carries_our_marker_and_reads_back_with_our_uid(google_har
 
     event_id = h.provider.create_event(h.primary_id, draft)
 
-    assert event_id == event_id_for(draft.uid)
     held = _held(h, h.primary_id, event_id)
     assert held["extendedProperties"] == {"private": {"termin": "1", "terminUid": draft.uid}}
-    assert held["iCalUID"] == f"{event_id}@google.com"  # Google names it after the id
+    assert held["iCalUID"] == draft.uid  # the UID Google's invitation carries is the meeting's
     assert held["start"] == {"dateTime": "2030-05-06T09:00:00Z", "timeZone": "UTC"}
     assert (held["description"], held["location"]) == ("Agenda", "Online")
     [ours] = h.provider.changes(h.primary_id, None).events

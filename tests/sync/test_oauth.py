@@ -370,16 +370,18 @@ def test_unreachable_token_endpoint_on_refresh_is_temporary(oauth_server, config
     assert refreshed == []
 
 
-def test_force_refresh_after_an_early_401(oauth_server, config):
-    """A provider may end an access token before expires_at; the providers refresh once and retry."""
+def test_an_early_401_refreshes_once_and_sends_the_request_again(oauth_server, config):
+    """A provider may end an access token before expires_at: the session refreshes once and retries."""
     token = connect(config, "google")
     oauth_server.expire_access_tokens()
     refreshed = []
     with oauth.authorized_session(config, "google", oauth.secret_from_token(token), refreshed.append) as s:
-        assert s.get(oauth_server.userinfo_url).status_code == 401
-        new = s.force_refresh()
         assert s.get(oauth_server.userinfo_url).status_code == 200
-    assert refreshed == [new]
+        oauth_server.expire_access_tokens()
+        # A 401 to the token just refreshed is the provider's answer to keep: the grant is gone.
+        assert s.get(oauth_server.userinfo_url).status_code == 401
+    [new] = refreshed
+    assert new["access_token"] != token["access_token"]
     assert oauth_server.refresh_count == 1
 
 

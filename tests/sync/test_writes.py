@@ -65,10 +65,13 @@ def events_with_uid(name: str, harness, calendar_id: str, uid: str) -> list[dict
     found = []
     for event in harness.server_events(calendar_id):
         if name == "google":
-            marked = (event["resource"].get("extendedProperties") or {}).get("private", {}).get("terminUid")
+            marked = {(event["resource"].get("extendedProperties") or {}).get("private", {}).get("terminUid")}
+        elif name == "microsoft":
+            # Once written, the meeting takes Exchange's iCalUId; the event still holds the uid Termin chose.
+            marked = {event["uid"], event["ical_uid"]}
         else:
-            marked = event["uid"]
-        if marked == uid:
+            marked = {event["uid"]}
+        if uid in marked:
             found.append(event)
     return found
 
@@ -155,7 +158,12 @@ def only_event(parsed: icalendar.Calendar):
 def test_a_meeting_logged_with_calendar_sync_on_lands_in_the_default_calendar_only(rep, sink):
     meeting = rep.log()
 
-    assert meeting.uid.endswith(f"@{APP_HOST}")
+    if rep.name == "microsoft":
+        # Exchange chose the UID of the invitation it sent: the meeting took it, so it names one event.
+        [event] = rep.events(meeting.uid)
+        assert meeting.uid == event["ical_uid"] != event["uid"]
+    else:
+        assert meeting.uid.endswith(f"@{APP_HOST}")
     assert meeting.calendar_id == rep.default.id
     assert meeting.provider_event_id
     [event] = rep.events(meeting.uid)
@@ -176,6 +184,10 @@ def test_google_invites_the_contact_itself(google_rep, sink):
     assert emulator.notifications == [
         ("insert", google_rep.default.external_id, meeting.provider_event_id, "all")
     ]
+    # Google's one invitation names the meeting's own UID.
+    assert [(n.kind, n.uid, n.recipients) for n in emulator.sent] == [
+        ("invitation", meeting.uid, (google_rep.contact.email,))
+    ]
     assert sink.messages == []  # Google sends the invitation; Termin sends nothing of its own
 
 
@@ -183,10 +195,11 @@ def test_microsoft_invites_the_contact_itself(app, app_ctx, monkeypatch, sink, g
     rep = make_rep(app, monkeypatch, "microsoft", graph_harness)
     meeting = rep.log()
     [invitation] = graph_harness.emulator.outbox
-    assert (invitation.kind, invitation.event_id, invitation.recipients) == (
+    assert (invitation.kind, invitation.event_id, invitation.recipients, invitation.uid) == (
         "invitation",
         meeting.provider_event_id,
         (rep.contact.email,),
+        meeting.uid,
     )
     assert sink.messages == []
 
@@ -223,6 +236,27 @@ def test_caldav_gets_an_imip_request_by_email_from_termin(app, app_ctx, monkeypa
     )
     assert [p.get_filename() for p in message.iter_attachments()] == ["invite.ics"]
     assert [(r.status, r.attempts) for r in rows(rep.tenant, "mail.send")] == [("delivered", 1)]
+
+
+def test_a_caldav_user_name_that_is_no_address_never_becomes_the_organizer(
+    app, app_ctx, monkeypatch, sink, caldav_harness
+):
+    """Radicale answers calendar-user-address-set with the principal's path, no mailto: address, so the
+    account is known by its login. When that is a bare user name ("rita"), invitations name the rep's
+    Termin address as organizer and take the replies there (issue 10 item 2)."""
+    rep = make_rep(app, monkeypatch, "caldav", caldav_harness)
+    # The login stands in for the address Radicale does not give.
+    assert caldav_harness.provider.account().email == caldav_harness.account_email
+    rep.connection.account_email = "rita"
+    db.session.commit()
+
+    meeting = rep.log()
+    [message] = sink.messages
+    assert message["Reply-To"] == rep.user.email == "ada@acme.example.com"
+    assert "Organizer: Ada Rep <ada@acme.example.com>" in message.get_body(("plain",)).get_content()
+    _method, parsed = calendar_part(message)
+    assert str(only_event(parsed)["ORGANIZER"]) == "mailto:ada@acme.example.com"
+    assert str(only_event(parsed)["UID"]) == meeting.uid
 
 
 def test_with_calendar_sync_off_the_meeting_is_only_logged(google_rep, sink):

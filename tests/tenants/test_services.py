@@ -66,13 +66,20 @@ def test_list_users_and_pending_invitations_are_per_tenant(two):
     assert acme_rep not in services.list_users(globex)
 
 
-def test_user_for_session_is_the_user_when_active(two):
-    (_, _, rep, _), _ = two
-    assert services.get_user_for_session(str(rep.id)) is rep
-    assert services.get_user_for_session("not-a-number") is None
-    assert services.get_user_for_session("999999999") is None
+def test_user_for_session_is_the_user_while_the_session_stands_and_the_user_is_active(two):
+    (_, _, rep, _), (_, _, other, _) = two
+    token = services.start_session(rep, days=14)
+    assert services.get_user_for_session(str(rep.id), token) is rep
+    assert services.get_user_for_session(str(other.id), token) is None  # the session is rep's
+    assert services.get_user_for_session(str(rep.id), None) is None
+    assert services.get_user_for_session(str(rep.id), "forged") is None
+    assert services.get_user_for_session("not-a-number", token) is None
+    assert services.get_user_for_session("999999999", token) is None
     rep.is_active = False
-    assert services.get_user_for_session(str(rep.id)) is None
+    assert services.get_user_for_session(str(rep.id), token) is None
+    rep.is_active = True
+    services.end_session(token)
+    assert services.get_user_for_session(str(rep.id), token) is None
 
 
 # --- Sign-up and sign-in -----------------------------------------------------------------------------------

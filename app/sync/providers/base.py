@@ -5,14 +5,20 @@ what is here. Times are aware datetimes in UTC; all-day events carry dates as mi
 ``all_day=True`` so callers decide what a day means in the rep's zone.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol
 
 Access = Literal["owner", "writer", "reader", "freebusy"]
 EventStatus = Literal["confirmed", "tentative", "cancelled"]
 ResponseStatus = Literal["needsAction", "accepted", "declined", "tentative"]
+
+# The longest wait a provider's Retry-After can impose. The outbox and the sync engine back off at most an
+# hour on their own; a server asking for more (or for ``inf``) gets that hour, after which we ask again.
+MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,38 @@ class EventDraft:
     extra: dict = field(default_factory=dict)
 
 
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110 10.2.3), within 0..MAX_RETRY_AFTER_SECONDS.
+
+    Delta-seconds or an HTTP date. A number too large to be a wait (``inf``, ``1e400``) is the maximum;
+    a date in the past is 0. Anything unreadable (``nan``, garbage) is None: the server gave no usable
+    hint, so the caller's own back-off applies.
+    """
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def bounded_wait(seconds: float | None) -> float | None:
+    """``seconds`` (a ``retry_after``) within 0..MAX_RETRY_AFTER_SECONDS, so a timedelta can hold it."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
 class ProviderError(Exception):
     """A provider refused or failed; ``reason`` is the provider's own words, for the rep to read."""
 
@@ -138,13 +176,13 @@ class AccessLost(ProviderError):
 class RateLimited(ProviderError):
     def __init__(self, reason: str, retry_after: float | None = None):
         super().__init__(reason)
-        self.retry_after = retry_after
+        self.retry_after = bounded_wait(retry_after)
 
 
 class TemporarilyUnavailable(ProviderError):
     def __init__(self, reason: str, retry_after: float | None = None):
         super().__init__(reason)
-        self.retry_after = retry_after
+        self.retry_after = bounded_wait(retry_after)
 
 
 class SyncStateExpired(ProviderError):
@@ -170,6 +208,13 @@ class CalendarProvider(Protocol):
 
     def create_event(self, calendar_id: str, draft: EventDraft) -> str:
         """Write ``draft``; returns the provider's event id. Writing the same uid again changes nothing."""
+
+    def invitation_uid(self, calendar_id: str, event_id: str, uid: str) -> str:
+        """The iCalendar UID of the invitations the provider sends for the event written with ``uid``.
+
+        ``uid`` itself where the API keeps the UID it is given (Google's iCalUID, CalDAV); Graph's iCalUId,
+        which Exchange chooses, otherwise.
+        """
 
     def update_event(self, calendar_id: str, event_id: str, draft: EventDraft) -> None:
         """Replace the event's time, title and attendees with ``draft``'s."""

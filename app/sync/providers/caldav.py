@@ -44,6 +44,7 @@ from app.sync.providers.base import (
     RemoteEvent,
     SyncStateExpired,
     TemporarilyUnavailable,
+    parse_retry_after,
 )
 
 log = logging.getLogger(__name__)
@@ -567,7 +568,9 @@ def _typed(exc: BaseException, what: str, calendar_id: str | None = None) -> Bas
     if isinstance(exc, ProviderError | UnsafeServerURL):
         return exc
     if isinstance(exc, caldav_error.RateLimitError):
-        return _status_error(exc.status or 429, what, retry_after=exc.retry_after_seconds)
+        # The raw header through the one parser Google and Graph use (the library's reads no ``inf``).
+        retry_after = parse_retry_after(exc.retry_after) if exc.retry_after else exc.retry_after_seconds
+        return _status_error(exc.status or 429, what, retry_after=retry_after)
     if isinstance(exc, caldav_error.DAVError):
         return _status_error(exc.status, what, calendar_id=calendar_id, preconditions=exc.preconditions)
     if isinstance(exc, NotImplementedError):
@@ -1119,6 +1122,10 @@ class CalDAVProvider:
             if _is_under(member, calendar_url):
                 return member
         return None
+
+    def invitation_uid(self, calendar_id: str, event_id: str, uid: str) -> str:
+        """The event keeps the uid it was written with (and Termin, not the server, sends invitations)."""
+        return uid
 
     def update_event(self, calendar_id: str, event_id: str, draft: EventDraft) -> None:
         """PUT the new version over the old one, SEQUENCE past both the server's copy and the draft's, guarded

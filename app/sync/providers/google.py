@@ -1,20 +1,23 @@
 """Google Calendar API v3 behind the CalendarProvider protocol.
 
-The ``requests.Session`` handed in is already authenticated (it adds the bearer token and refreshes it), so
-a 401 that still reaches us means the grant itself is gone. Only documented requests and fields are used:
-calendarList.list, events.list/get/insert/patch/delete, freeBusy.query, calendars.insert and the OpenID
-userinfo endpoint.
+The ``requests.Session`` handed in is already authenticated (it adds the bearer token, refreshes it before
+expiry and once more on a 401), so a 401 that still reaches us means the grant itself is gone. Only
+documented requests and fields are used: calendarList.list, events.list/get/insert/patch/delete,
+freeBusy.query, calendars.insert and the OpenID userinfo endpoint.
 
 Rules this module follows, so the sync engine can rely on them:
 
-* **Event ids.** Termin chooses the id of every event it inserts: the SHA-256 hex digest of the draft's
-  uid (hex digits are a subset of the base32hex alphabet Google requires, and 64 characters fit its
-  5..1024 limit). A retried insert therefore answers 409 "duplicate", which counts as success. Google
-  remembers deleted ids too, so a uid whose event was deleted cannot be written again: that 409 raises
-  ``ProviderError`` instead of pretending the event exists.
-* **Our marker.** Inserted events carry ``extendedProperties.private`` ``{"termin": "1", "terminUid": uid}``.
-  Google generates the event's iCalUID from the id, so ``RemoteEvent.uid`` is taken from ``terminUid``
-  for our events and from ``iCalUID`` for everyone else's.
+* **UIDs.** Every event Termin inserts carries the draft's uid as its ``iCalUID``, so the invitation Google
+  mails the attendees (sendUpdates) names the same event as everything else Termin sends about the
+  meeting (its page's calendar file): one event in the attendee's calendar. Google lets a client supply
+  either ``id`` or ``iCalUID`` at creation, not both, so Google picks the id. A retried insert answers 409
+  "duplicate" for the UID, and the event is then found by ``events.list?iCalUID=``. Google keeps a deleted
+  event's UID taken, so a uid whose event was deleted cannot be written again: that raises
+  ``ProviderError`` instead of pretending the event exists. (Events written before this rule have an id
+  derived from the uid and a Google-made iCalUID; Termin stored their ids, and only ever uses those.)
+* **Our marker.** Inserted events carry ``extendedProperties.private`` ``{"termin": "1", "terminUid": uid}``,
+  and ``RemoteEvent.uid`` is taken from ``terminUid`` for our events (older ones have a Google-made
+  iCalUID) and from ``iCalUID`` for everyone else's.
 * **created_by.** "termin" when ``extendedProperties.private.termin`` is "1". Otherwise "integration" when
   the event has a ``source`` (Google shows it only to the creator, and only the API can set it), carries
   any private extended property (only the API can set those, and they stay on this calendar's copy), or
@@ -40,15 +43,13 @@ Rules this module follows, so the sync engine can rely on them:
   rate-limit reason, ``RateLimited``; 5xx and network failures ``TemporarilyUnavailable``; other 403s and
   a 404 for a calendar ``AccessLost``; 410 on events.list ``SyncStateExpired``. A 404 or 410 for one event
   is a plain ``ProviderError`` (except on delete, where it means done). ``retry_after`` comes from the
-  Retry-After header. Nothing is retried here: the caller owns the back-off.
+  Retry-After header, read by ``base.parse_retry_after``. Nothing is retried here: the caller owns the
+  back-off (a 401 is retried once, after a refresh, by the session: app/sync/oauth.py).
 """
 
-import hashlib
 import logging
-import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -70,6 +71,7 @@ from app.sync.providers.base import (
     RemoteEvent,
     SyncStateExpired,
     TemporarilyUnavailable,
+    parse_retry_after,
 )
 
 log = logging.getLogger(__name__)
@@ -104,11 +106,6 @@ STATUSES = frozenset({"confirmed", "tentative", "cancelled"})
 NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 # What an attendee said or was given, which a rewrite of the attendee list must not wipe.
 KEPT_ATTENDEE_FIELDS = ("responseStatus", "comment", "optional", "additionalGuests")
-
-
-def event_id_for(uid: str) -> str:
-    """The Google event id Termin uses for the event with iCalendar ``uid``."""
-    return hashlib.sha256(uid.encode()).hexdigest()
 
 
 class _Malformed(ValueError):
@@ -217,10 +214,9 @@ class GoogleCalendarProvider:
         return result
 
     def create_event(self, calendar_id: str, draft: EventDraft) -> str:
-        """Insert ``draft`` under the id derived from its uid; a retry that meets it (409) returns that id."""
-        event_id = event_id_for(draft.uid)
+        """Insert ``draft`` with its uid as iCalUID; a retry that meets it (409) returns the event's id."""
         body = {
-            "id": event_id,
+            "iCalUID": draft.uid,
             "summary": draft.summary,
             **_times(draft),
             "attendees": [_attendee_body(attendee) for attendee in draft.attendees],
@@ -238,14 +234,21 @@ class GoogleCalendarProvider:
             calendar_id=calendar_id,
             allow=(409,),
         )
-        if created is None:
-            existing = self._get_event(calendar_id, event_id)
-            if existing.get("status") == "cancelled":
-                raise ProviderError(
-                    f"An event with uid {draft.uid} was deleted from this Google calendar; "
-                    "Google keeps its id, so it cannot be written again under the same uid."
-                )
-        return event_id
+        if created is not None:
+            if not created.get("id"):
+                raise ProviderError("Google created the event but did not say its id")
+            return created["id"]
+        existing = self._find_by_uid(calendar_id, draft.uid)
+        if existing is None or existing.get("status") == "cancelled":
+            raise ProviderError(
+                f"An event with uid {draft.uid} was deleted from this Google calendar; "
+                "Google keeps its UID taken, so it cannot be written again under the same uid."
+            )
+        return existing["id"]
+
+    def invitation_uid(self, calendar_id: str, event_id: str, uid: str) -> str:
+        """The iCalUID Google's invitations carry: the draft's own (``create_event`` sets it)."""
+        return uid
 
     def update_event(self, calendar_id: str, event_id: str, draft: EventDraft) -> None:
         """Patch the event's title, times and attendees, keeping the answers attendees already gave."""
@@ -305,6 +308,20 @@ class GoogleCalendarProvider:
     def _event_url(self, calendar_id: str, event_id: str) -> str:
         return f"{self._calendar_url(calendar_id)}/events/{quote(event_id, safe='')}"
 
+    def _find_by_uid(self, calendar_id: str, uid: str) -> dict | None:
+        """The calendar's event with iCalendar ``uid`` (a deleted one too), or None."""
+        body = self._call(
+            "GET",
+            f"{self._calendar_url(calendar_id)}/events",
+            params={"iCalUID": uid, "showDeleted": "true", "maxResults": EVENTS_PAGE_SIZE},
+            calendar_id=calendar_id,
+            listing=True,
+        )
+        items = [item for item in body.get("items") or [] if isinstance(item, dict) and item.get("id")]
+        # A live one first: Google lists a UID's deleted copy too, and only the live one can be written.
+        items.sort(key=lambda item: item.get("status") == "cancelled")
+        return items[0] if items else None
+
     def _get_event(self, calendar_id: str, event_id: str) -> dict:
         return self._call("GET", self._event_url(calendar_id, event_id), calendar_id=calendar_id)
 
@@ -349,7 +366,7 @@ class GoogleCalendarProvider:
 def _error_for(response: requests.Response, *, calendar_id: str | None, listing: bool) -> ProviderError:
     status = response.status_code
     message, reasons = _google_error(response)
-    retry_after = _retry_after(response.headers.get("Retry-After"))
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if status == 401:
         return AuthRevoked(message)
     if status == 429 or (status == 403 and reasons & RATE_LIMIT_REASONS):
@@ -397,28 +414,6 @@ def _google_error(response: requests.Response) -> tuple[str, set[str]]:
 
 def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(seconds, 0.0)
 
 
 def _raise_for_freebusy_errors(calendar_id: str, errors: list) -> None:

@@ -42,14 +42,15 @@ The lookup is one ``GET .../events/{id}?$expand=…`` per candidate when there a
 ``LOOKUP_BY_LISTING_ABOVE``, else one ``calendarView`` listing of the window with the same ``$expand``
 (and a GET for any candidate the listing missed).
 
-Writing. ``create_event`` posts to ``/me/calendars/{id}/events`` with a ``transactionId`` derived from
-the draft's uid (a UUID5, GUID-shaped like Graph's examples), so a retry returns the same event, and
-with the uid in our extended property. Graph invites attendees itself when the organizer creates the
-event. Graph cannot create a meeting without inviting, so ``send_invitations=False`` writes no
-attendees (Termin then sends its own invitation), and an update with it leaves attendees alone. Times
-go out in the draft's zone when it is one of the IANA names Graph documents for ``dateTimeTimeZone``,
-else in UTC. Graph makes the mailbox owner the organizer, so ``organizer_email`` and ``extra`` are not
-sent.
+Writing. ``create_event`` posts to ``/me/calendars/{id}/events`` with a ``transactionId`` derived from the
+draft's uid (a UUID5, GUID-shaped like Graph's examples), so a retry returns the same event, and with the
+uid in our extended property. Graph invites attendees itself when the organizer creates the event. Its
+``iCalUId`` (the UID of those invitations) is read-only and chosen by Exchange, so ``invitation_uid``
+hands it back and Termin adopts it as the meeting's UID (app/sync/writes.py). Graph cannot create a
+meeting without inviting, so ``send_invitations=False`` writes no attendees (Termin then sends its own
+invitation), and an update with it leaves attendees alone. Times go out in the draft's zone when it is one
+of the IANA names Graph documents for ``dateTimeTimeZone``, else in UTC. Graph makes the mailbox owner the
+organizer, so ``organizer_email`` and ``extra`` are not sent.
 
 ``cancel_event(notify=True)`` uses ``POST …/cancel`` (organizer only; a 400 means we are not the
 organizer, so it falls back to DELETE); ``notify=False`` uses DELETE, but Graph documents that deleting
@@ -70,7 +71,6 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -92,6 +92,7 @@ from app.sync.providers.base import (
     RemoteEvent,
     SyncStateExpired,
     TemporarilyUnavailable,
+    parse_retry_after,
 )
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ class GraphCalendarProvider:
         self.page_size = page_size
         self.request_total = 0  # every HTTP request made, for Changes.requests and for tests
         self._series_cache: dict[str, tuple[str, str | None, str | None]] = {}
+        self._created_uids: dict[str, str] = {}  # event id -> iCalUId, from create_event's answers
 
     # -- the protocol ------------------------------------------------------------------------------
 
@@ -256,7 +258,20 @@ class GraphCalendarProvider:
         created = self._send(
             "POST", self._url("me", "calendars", calendar_id, "events"), body, calendar_id=calendar_id
         )
+        if created.get("iCalUId"):
+            self._created_uids[created["id"]] = created["iCalUId"]
         return created["id"]
+
+    def invitation_uid(self, calendar_id: str, event_id: str, uid: str) -> str:
+        """The UID of the invitations Exchange sends for the event: its iCalUId, which Graph sets itself.
+
+        Read from ``create_event``'s answer, else from the event (one GET).
+        """
+        known = self._created_uids.get(event_id)
+        if known:
+            return known
+        event = self._get(self._event_url(calendar_id, event_id), {"$select": "iCalUId"}, calendar_id)
+        return event.get("iCalUId") or uid
 
     def update_event(self, calendar_id: str, event_id: str, draft: EventDraft) -> None:
         """Replace the event's time, title and attendees with ``draft``'s."""
@@ -471,7 +486,7 @@ class GraphCalendarProvider:
                 method, url, json=body, headers=headers, timeout=self.timeout
             ) as response:
                 status = response.status_code
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 payload = _json(response)
                 fallback_reason = response.reason or f"HTTP {status}"
         except requests.RequestException as error:
@@ -675,22 +690,6 @@ def _json(response: requests.Response) -> dict | None:
     except ValueError:
         return None
     return payload if isinstance(payload, dict) else None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _status(error: ProviderError) -> int | None:
