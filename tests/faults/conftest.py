@@ -69,6 +69,9 @@ def faults_app(postgres, redis_server, smtp_sink, tmp_path_factory) -> Iterator[
             "SYNC_STALE_SECONDS": STALE_SECONDS,
             "JOB_LEASE_SECONDS": STALE_SECONDS,
             "MAIL_DIR": str(tmp / "mail"),
+            # One client books 25 times from one address: the booking limits are not what is tested here.
+            "RATELIMIT_BOOKING_IP": "1000 per hour",
+            "RATELIMIT_VISITOR_MAIL": "1000 per day",
             **smtp_sink.settings(),
         }
     )
