@@ -13,6 +13,7 @@ from app import config as config_module
 from app.crm.views import bp as crm_bp
 from app.domains.tls import bp as tls_bp
 from app.domains.views import bp as domains_bp
+from app.emails.views import bp as emails_bp
 from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 from app.pages import notifications  # noqa: F401  (connects the booking signals to the emails)
 from app.pages.editor import bp as pages_bp
@@ -95,6 +96,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(tenants_bp)
     app.register_blueprint(crm_bp)
+    app.register_blueprint(emails_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(domains_bp)
     app.register_blueprint(pages_bp)

@@ -91,6 +91,9 @@ def defaults(instance_path: str) -> dict:
         "SMTP_TIMEOUT": 20,
         "MAIL_FROM": "Termin <no-reply@termin.localhost>",
         "MAIL_DIR": None,
+        # Sales emails a rep may send from contacts' records in any hour (app/emails): a guard against a
+        # runaway script or a stolen session mailing the whole CRM through the company's sender.
+        "SALES_EMAILS_PER_HOUR": 60,
         # A sync claim not renewed for this long means no worker has been able to finish it (none running?):
         # the health probe says so on the calendar ("sync did not finish"). A job RQ lists as queued this
         # long, but found in no queue, was lost with part of Redis and is queued again.

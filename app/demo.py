@@ -1,5 +1,5 @@
-"""The embedded demo's data: one tenant with an admin, a Sales rep, contacts, a verified domain and the
-rep's default scheduling page, served on that domain."""
+"""The embedded demo's data: one tenant with an admin, a Sales rep, contacts, a verified domain, the
+rep's default scheduling page, served on that domain, and a team email template with a meeting link."""
 
 import secrets
 from dataclasses import dataclass
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from app import demo_calendar
 from app.crm import services as crm
 from app.db import utcnow
+from app.emails import services as emails
+from app.emails.models import EmailTemplate
 from app.extensions import db
 from app.pages import services as pages
 from app.pages.models import SchedulingPage
@@ -46,6 +48,19 @@ DEMO_PAGE = dict(
     confirmation_message="Thank you! Rita will send you the video link before the call.",
 )
 
+# A team template (P3): every rep who sends it gets their own default page in {{ meeting_link }}.
+DEMO_TEMPLATE = emails.TemplateData(
+    name="First contact: book an intro call",
+    subject="{{ contact.company }} and Demo Company: a short call?",
+    body=(
+        "Hello {{ contact.first_name }},\n\n"
+        "Thank you for your interest in Demo Company. The quickest way to see whether we can help "
+        "{{ contact.company }} is a **30-minute call**. Pick a time that suits you:\n\n"
+        "{{ meeting_link }}\n\n"
+        "Best regards,\n{{ rep.name }}"
+    ),
+)
+
 CONTACTS = [
     crm.ContactData("jan.kowalski@example.com", "Jan", "Kowalski", "Kowalski Sp. z o.o.", "+48 600 100 200"),
     crm.ContactData("anna.nowak@example.org", "Anna", "Nowak", "Nowak Logistics"),
@@ -70,8 +85,10 @@ def seed_demo() -> Demo:
     if admin is not None:
         rep = tenants.get_user_for_email(REP_EMAIL)
         domain = tenants.get_verified_domain(DEMO_DOMAIN)
-        # A demo seeded before it had a page gets one now.
-        return Demo(admin, rep, domain, seed_default_page(rep, domain), created=False)
+        # A demo seeded before it had a page (or a template) gets one now.
+        page = seed_default_page(rep, domain)
+        seed_team_template(admin)
+        return Demo(admin, rep, domain, page, created=False)
 
     admin = tenants.create_tenant(
         company="Demo Company",
@@ -98,7 +115,9 @@ def seed_demo() -> Demo:
     )
     db.session.add(domain)
     db.session.flush()
-    return Demo(admin, rep, domain, seed_default_page(rep, domain), created=True)
+    page = seed_default_page(rep, domain)
+    seed_team_template(admin)
+    return Demo(admin, rep, domain, page, created=True)
 
 
 def seed_default_page(rep: User, domain: Domain) -> SchedulingPage:
@@ -108,6 +127,14 @@ def seed_default_page(rep: User, domain: Domain) -> SchedulingPage:
     if page is None:
         page = pages.create_page(rep.tenant, rep, pages.PageSettings(**DEMO_PAGE, domain_id=domain.id))
     return page
+
+
+def seed_team_template(admin: User) -> EmailTemplate:
+    """The demo's team template, created once (found by its name; an edited one is kept as it is)."""
+    for template in emails.list_templates(admin.tenant, admin):
+        if template.is_team and template.name == DEMO_TEMPLATE.name:
+            return template
+    return emails.create_template(admin.tenant, admin, DEMO_TEMPLATE, team=True)
 
 
 def connect_demo_calendar(rep: User, instance_path: str) -> str:

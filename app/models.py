@@ -1,6 +1,7 @@
 """Every feature's models, imported once so alembic and the tests see the whole schema."""
 
 from app.crm.models import Contact, Meeting, MeetingContact, Task
+from app.emails.models import EmailTemplate, SentEmail
 from app.mail.models import OutboxMessage
 from app.pages.models import Booking, BookingAttempt, BookingHold, SchedulingPage, SlugAlias
 from app.sync.models import BusyBlock, Calendar, CalendarConnection, SyncedEvent
@@ -24,6 +25,7 @@ __all__ = [
     "CalendarConnection",
     "Contact",
     "Domain",
+    "EmailTemplate",
     "Invitation",
     "Meeting",
     "MeetingContact",
@@ -31,6 +33,7 @@ __all__ = [
     "PasswordReset",
     "RememberToken",
     "SchedulingPage",
+    "SentEmail",
     "SignupRequest",
     "SlugAlias",
     "SyncedEvent",

@@ -4,8 +4,11 @@ created once, and the URLs `flask seed-demo` prints."""
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from app import demo
+from app.crm.models import Contact
+from app.emails import services as emails
 from app.extensions import db
 from app.pages import paths
 from app.pages import services as pages
@@ -93,3 +96,19 @@ def test_seed_demo_prints_the_page_and_robots_urls(app, monkeypatch):
     )
     assert f"  Demo domain:  http://{demo.DEMO_DOMAIN}:8000/robots.txt" in lines
     assert "  Rep calendar: skipped in tests" in lines
+
+
+def test_seed_has_one_team_template_with_a_meeting_link_that_renders_for_the_rep(app_ctx):
+    seeded = demo.seed_demo()
+    demo.seed_demo()
+
+    [template] = emails.list_templates(seeded.rep.tenant, seeded.rep)
+    assert template.is_team
+    assert "{{ meeting_link }}" in template.body
+    contact = db.session.scalar(sa.select(Contact).where(Contact.first_name == "Jan"))
+    with current_app.test_request_context(base_url=f"http://{APP_HOST}"):
+        composed = emails.compose(
+            seeded.rep.tenant, seeded.rep, contact, subject=template.subject, body=template.body, ref="r" * 16
+        )
+    assert composed.subject == "Kowalski Sp. z o.o. and Demo Company: a short call?"
+    assert f"http://{demo.DEMO_DOMAIN}/meetings/{seeded.rep.page_slug}?ref={'r' * 16}" in composed.text

@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 
 from app.crm import services
 from app.crm.forms import ContactForm, ContactSearchForm, MeetingForm, TaskForm
+from app.emails import services as emails
 from app.web.htmx import hx_redirect, is_fragment_request, render_page_or_fragment
 
 bp = Blueprint("crm", __name__, url_prefix="/crm")
@@ -72,6 +73,7 @@ def _render_record(contact, meeting_form=None, task_form=None, status=200):
         contact=contact,
         meetings=services.list_meetings_for_contact(_tenant(), contact),
         tasks=services.list_tasks_for_contact(_tenant(), contact),
+        activity=emails.timeline(_tenant(), contact),
         meeting_form=meeting_form or MeetingForm(formdata=None, time_zone=tz),
         task_form=task_form or TaskForm(formdata=None, time_zone=tz),
     ), status

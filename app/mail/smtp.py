@@ -52,12 +52,14 @@ def send_mail(
     ics_method: str | None = None,
     reply_to: str | None = None,
     sender_name: str | None = None,
+    from_name: str | None = None,
     secrets: Sequence[str] = (),
 ) -> OutboxMessage:
     """Queue one email (sent after the current transaction commits, never inline).
 
     ``ics`` with ``ics_method`` (REQUEST, CANCEL, ...) makes it an iMIP message. ``sender_name`` shows as
-    "<name> via <MAIL_FROM's name>" on MAIL_FROM's address; ``reply_to`` gets the answers. ``secrets``
+    "<name> via <MAIL_FROM's name>" on MAIL_FROM's address, ``from_name`` as exactly that name (a rep's
+    own sales email); ``reply_to`` gets the answers. ``secrets``
     (a booking's manage token, a reset token) are cut out of the stored copy once the mail is delivered
     (``redact``), so a copy of the database holds no live link.
     """
@@ -78,6 +80,7 @@ def send_mail(
         "ics_method": ics_method.upper() if ics_method else None,
         "reply_to": reply_to,
         "sender_name": sender_name,
+        "from_name": from_name,
         "message_id": make_msgid(domain=_domain(current_app.config["MAIL_FROM"])),
         "date": formatdate(usegmt=True),
         "secrets": [secret for secret in secrets if secret],
@@ -106,7 +109,9 @@ def redact(payload: dict) -> dict:
 def build_message(payload: dict, mail_from: str) -> EmailMessage:
     """The message a "mail.send" payload describes, as it goes out."""
     from_name, from_address = parseaddr(mail_from)
-    if payload.get("sender_name"):
+    if payload.get("from_name"):
+        from_name = payload["from_name"]
+    elif payload.get("sender_name"):
         from_name = f"{payload['sender_name']} via {from_name or 'Termin'}"
     message = EmailMessage()
     message["From"] = Address(display_name=from_name, addr_spec=from_address)

@@ -6,6 +6,7 @@ zone (never as UTC times of day, which drift at DST) and turned into ``availabil
 """
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,6 +15,9 @@ from app.crm.models import Contact, Meeting
 from app.db import TenantOwnedMixin, TimestampMixin, UTCDateTime, check_one_of, utcnow
 from app.extensions import db
 from app.tenants.models import Domain, JSONType, User
+
+if TYPE_CHECKING:
+    from app.emails.models import SentEmail
 
 BOOKING_STATUSES = ("confirmed", "cancelled")
 
@@ -168,12 +172,18 @@ class Booking(TenantOwnedMixin, TimestampMixin, db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str] = mapped_column(sa.Text, default="")
     rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The sales email whose meeting link the visitor followed (its ``?ref=``), when they came from one.
+    sent_email_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sent_emails.id", ondelete="SET NULL"), index=True
+    )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     page: Mapped[SchedulingPage | None] = relationship()
     owner: Mapped[User] = relationship()
     contact: Mapped[Contact | None] = relationship()
     meeting: Mapped[Meeting | None] = relationship()
+    # By name: app.emails.models imports this module (its SentEmail lists the bookings it led to).
+    sent_email: Mapped["SentEmail | None"] = relationship("SentEmail", back_populates="bookings")
 
     @property
     def is_confirmed(self) -> bool:

@@ -55,6 +55,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from app.db import utcnow
+from app.emails import services as emails
 from app.errors import message as error_message
 from app.extensions import csrf, limiter
 from app.pages import availability, notifications, paths
@@ -516,12 +517,19 @@ def _manage_token(page: SchedulingPage, key: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def email_ref() -> str | None:
+    """The ``ref`` of the sales email whose meeting link brought the visitor (checked when booking)."""
+    ref = request.values.get("ref", "")
+    return ref if emails.REF_PATTERN.match(ref) else None
+
+
 def _page_nav(page: SchedulingPage, time_zone: str, minutes: int):
     """Links within the page keep the visitor's choices: the zone when they gave one, the length."""
     tz = time_zone if request.values.get("tz") else None
     duration = minutes if len(page.durations) > 1 else None
     # One base for every link of the page (a month grid has ~30): the path and the kept choices, once.
-    base = page_link(page, duration=duration, tz=tz)
+    # ``ref`` (a sales email's meeting link) rides along to the booking form, which records the email.
+    base = page_link(page, duration=duration, tz=tz, ref=email_ref())
     joiner = "&" if "?" in base else "?"
 
     def nav(**params) -> str:
@@ -651,6 +659,7 @@ def page_view(user_slug: str, page_slug: str | None = None):
                 duration=str(minutes),
                 tz=time_zone,
                 idempotency_key=secrets.token_urlsafe(24),
+                ref=email_ref() or "",
                 **_prefill_data(page, prefill),
             )
             return _render_page(page, status, form=form, start=start, prefill=prefill, **common)
@@ -857,6 +866,7 @@ def book(user_slug: str, page_slug: str | None = None):
         answers=form.answers(),
         consented=bool(page.consent_text) and bool(form.consent.data),
         manage_token=token,
+        sent_email_id=emails.attribution_for(page.owner.tenant, form.ref.data),
     )
     if page.confirm_email:
         return _hold(page, form, booking_request, as_json, now)

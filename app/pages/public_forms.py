@@ -67,6 +67,9 @@ class BookingForm(TerminForm):
             Length(max=100, message=_l("This form is damaged.")),
         ],
     )
+    # The sales email the visitor came from (its meeting link's ``?ref=``); never refuses a booking: one that
+    # names no email of the tenant's is ignored.
+    ref = HiddenField(filters=[strip])
     first_name = _name_field(_l("First name"), _l("Enter your first name."))
     last_name = _name_field(_l("Last name"), _l("Enter your last name."))
     email = EmailField(

@@ -653,6 +653,8 @@ class BookingRequest:
     # The cancel/reschedule token to give the booking; None: a random one. The public view derives it from
     # the idempotency key (HMAC with the app's secret), so a double submit can still lead to the booking.
     manage_token: str | None = None
+    # The tenant's sales email whose meeting link led here (app.emails.services.attribution_for), if any.
+    sent_email_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -860,6 +862,7 @@ def _write_booking(page: SchedulingPage, request: BookingRequest, now: datetime)
         answers=list(request.answers),
         consented_at=now if request.consented else None,
         manage_token_hash=hash_token(token),
+        sent_email_id=request.sent_email_id,
     )
     db.session.add(booking)
     return booking, token

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Regexp
 
 from app.tenants.models import LOCALES
 from app.web.forms import TerminForm, strip, valid_time_zone
@@ -97,6 +97,16 @@ class AcceptInvitationForm(TerminForm):
 
 class ProfileForm(TerminForm):
     name = _name_field(_l("Name"))
+    title = StringField(
+        _l("Job title"),
+        filters=[strip],
+        validators=[
+            Length(max=120, message=_l("At most 120 characters.")),
+            Regexp(
+                r"^[^\x00-\x1f\x7f]*$", message=_l("Remove the invisible control characters from this field.")
+            ),
+        ],
+    )
     time_zone = _time_zone_field()
     locale = SelectField(_l("Language"), choices=LOCALE_CHOICES)
 

@@ -52,6 +52,8 @@ class User(UserMixin, TenantOwnedMixin, TimestampMixin, db.Model):
     # One account per email address across Termin: the login form has no tenant to pick.
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(120))
+    # Job title, signed under sales emails ({{ rep.title }}).
+    title: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(16), default="rep")
     seat: Mapped[str] = mapped_column(sa.String(16), default="none")

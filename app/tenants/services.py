@@ -391,8 +391,10 @@ def set_seat(tenant: Tenant, actor: User, user: User, seat: str) -> User:
     return user
 
 
-def update_profile(user: User, *, name: str, time_zone: str, locale: str) -> User:
+def update_profile(user: User, *, name: str, time_zone: str, locale: str, title: str | None = None) -> User:
     user.name, user.time_zone, user.locale = name.strip(), time_zone, locale
+    if title is not None:
+        user.title = title.strip()
     db.session.flush()
     return user
 

@@ -445,7 +445,11 @@ def account():
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():
         services.update_profile(
-            current_user, name=form.name.data, time_zone=form.time_zone.data, locale=form.locale.data
+            current_user,
+            name=form.name.data,
+            time_zone=form.time_zone.data,
+            locale=form.locale.data,
+            title=form.title.data or "",
         )
         flash(_("Your profile is saved."), "success")
         return hx_redirect(url_for("tenants.account"))

@@ -766,7 +766,9 @@ def test_update_own_profile(app, world, signed_in, htmx):
     assert client.get("/account").status_code == 200
 
     response = client.post_form(
-        "/account", {"name": " Renata Rep ", "time_zone": "Asia/Tokyo", "locale": "pl"}, htmx=htmx
+        "/account",
+        {"name": " Renata Rep ", "title": " Account executive ", "time_zone": "Asia/Tokyo", "locale": "pl"},
+        htmx=htmx,
     )
 
     if htmx:
@@ -775,6 +777,7 @@ def test_update_own_profile(app, world, signed_in, htmx):
         assert (response.status_code, response.headers["Location"]) == (303, "/account")
     user = _user(app, ours.rep_email)
     assert (user.name, user.time_zone, user.locale) == ("Renata Rep", "Asia/Tokyo", "pl")
+    assert user.title == "Account executive"  # signed under sales emails ({{ rep.title }})
 
 
 @pytest.mark.parametrize(
@@ -783,6 +786,8 @@ def test_update_own_profile(app, world, signed_in, htmx):
         ({"time_zone": "Nowhere/Special"}, "time_zone"),
         ({"locale": "de"}, "locale"),
         ({"name": ""}, "name"),
+        ({"title": "Boss\r\nBcc: x"}, "title"),
+        ({"title": "x" * 121}, "title"),
     ],
 )
 def test_bad_profile_input_is_refused(app, world, signed_in, overrides, field):
