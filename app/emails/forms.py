@@ -10,6 +10,9 @@ from app.web.forms import strip
 
 # One line: no CR/LF (header injection) nor any other control character.
 _ONE_LINE = Regexp(r"^[^\x00-\x1f\x7f\u2028\u2029\x85]*$", message=_l("The subject must be one line."))
+_NO_LINE_CONTROLS = Regexp(
+    r"^[^\x00-\x1f\x7f\u2028\u2029\x85]*$", message=_l("Remove the invisible control characters.")
+)
 _NO_CONTROLS = Regexp(
     r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", message=_l("Remove the invisible control characters.")
 )
@@ -46,7 +49,7 @@ class TemplateForm(_EmailText):
     name = StringField(
         _l("Name"),
         filters=[strip],
-        validators=[DataRequired(_l("Give the template a name.")), _bounded(NAME_MAX)],
+        validators=[DataRequired(_l("Give the template a name.")), _NO_LINE_CONTROLS, _bounded(NAME_MAX)],
     )
 
 

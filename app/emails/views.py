@@ -72,7 +72,8 @@ def _put_error(form, error: services.EmailsError) -> None:
 @bp.get("/emails/templates")
 def templates():
     """The templates the user can use; an htmx search swaps only the list."""
-    query = request.args.get("q", "").strip()[:200]
+    # NUL cannot be in PostgreSQL text, nor in anything a template holds; the other controls match nothing.
+    query = request.args.get("q", "").replace("\x00", "").strip()[:200]
     found = services.list_templates(_tenant(), current_user, query)
     return render_page_or_fragment(
         "emails/templates.html",

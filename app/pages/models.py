@@ -6,7 +6,6 @@ zone (never as UTC times of day, which drift at DST) and turned into ``availabil
 """
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -15,9 +14,6 @@ from app.crm.models import Contact, Meeting
 from app.db import TenantOwnedMixin, TimestampMixin, UTCDateTime, check_one_of, utcnow
 from app.extensions import db
 from app.tenants.models import Domain, JSONType, User
-
-if TYPE_CHECKING:
-    from app.emails.models import SentEmail
 
 BOOKING_STATUSES = ("confirmed", "cancelled")
 
@@ -182,8 +178,9 @@ class Booking(TenantOwnedMixin, TimestampMixin, db.Model):
     owner: Mapped[User] = relationship()
     contact: Mapped[Contact | None] = relationship()
     meeting: Mapped[Meeting | None] = relationship()
-    # By name: app.emails.models imports this module (its SentEmail lists the bookings it led to).
-    sent_email: Mapped["SentEmail | None"] = relationship("SentEmail", back_populates="bookings")
+    # By name, unannotated: app.emails.models imports this module (its SentEmail lists the bookings it led
+    # to), so SentEmail cannot be imported here.
+    sent_email = relationship("SentEmail", back_populates="bookings")
 
     @property
     def is_confirmed(self) -> bool:

@@ -11,6 +11,7 @@ import lxml.html
 import pytest
 
 from app import create_app
+from app.emails import services as emails
 from app.extensions import db
 from app.tenants import services as tenants
 from app.tenants.models import Tenant, User
@@ -91,6 +92,9 @@ def walk(app, monkeypatch, signed_in, queued) -> tuple[World, Client]:
         task = factories.make_task(acme, admin, contact)
         issued = tenants.invite(acme, admin, email="new@acme.example.com", role="rep", seat="none", days=7)
         page = factories.make_page(admin, slug="walk", title="Walk call")
+        template = emails.create_template(
+            acme, admin, emails.TemplateData("Walk", "Hi", "Book: {{ meeting_link }}"), team=True
+        )
         values = {
             "contact_id": contact.id,
             "meeting_id": meeting.id,
@@ -98,6 +102,7 @@ def walk(app, monkeypatch, signed_in, queued) -> tuple[World, Client]:
             "invitation_id": issued.invitation.id,
             "user_id": site.acme_rep_id,
             "page_id": page.id,
+            "template_id": template.id,
             "domain_id": site.acme_domain_id,
             "user_slug": admin.page_slug,
             "page_slug": page.slug,
