@@ -8,8 +8,11 @@ PORT ?= 8000
 # Tests reach PostgreSQL as postgres over TCP; the password only matters where trust auth is off.
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/termin_test
 T ?= tests
+# pytest-xdist workers: one per core (each gets its own databases and Redis; tests/conftest.py names them).
+# -n 0 runs in this process, as plain pytest does.
+N ?= auto
 
-.PHONY: help run test lint fmt install services translations translations-update db-upgrade db-revision db-check shell clean worker
+.PHONY: help run test lint fmt install assets services translations translations-update db-upgrade db-revision db-check shell clean worker sweeper
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -24,7 +27,15 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-install: $(VENV)/.installed node_modules/.package-lock.json translations ## create .venv and node_modules when missing
+# Front-end files with content hashes in their names (app/web/assets.py): production serves these and needs
+# no npm at run time. Rebuilt when a source changes.
+ASSET_SOURCES := static/css/app.css static/js/app.js static/js/booking.js static/js/copy.js node_modules/.package-lock.json
+static/dist/manifest.json: $(VENV)/.installed $(ASSET_SOURCES) app/web/assets.py
+	$(BIN)/python scripts/build_assets.py
+
+assets: static/dist/manifest.json ## build the hashed front-end files into static/dist/
+
+install: $(VENV)/.installed node_modules/.package-lock.json translations assets ## create .venv, node_modules and static/dist when missing
 
 translations: $(VENV)/.installed ## compile the Polish (and any other) message catalogues
 	$(BIN)/pybabel compile --statistics -d translations
@@ -40,10 +51,10 @@ run: install ## serve the embedded demo (SQLite, jobs in-process, local Radicale
 services: ## start PostgreSQL and Redis (installing them, Node.js and Chromium when missing)
 	bash scripts/services.sh
 
-test: services install ## ruff, then pytest on PostgreSQL (T=path for a subset)
+test: services install ## ruff, then pytest on PostgreSQL in parallel (T=path for a subset, N=workers)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	TERMIN_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(T)
+	TERMIN_TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(N) --dist loadfile $(T)
 
 lint: $(VENV)/.installed ## ruff check and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -70,8 +81,13 @@ translations-update: $(VENV)/.installed ## extract marked strings and merge them
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations
 
-worker: install ## RQ worker + sweeper in the foreground (REDIS_URL, DATABASE_URL set); Ctrl+C stops both
-	$(FLASK) sweep & sweeper=$$!; trap 'kill $$sweeper 2>/dev/null; wait $$sweeper' EXIT; $(FLASK) worker
+# Two processes, two commands (two systemd units in deploy/): a worker that dies never takes the sweeper
+# with it, nor the other way round. Run each in its own terminal.
+worker: install ## the RQ worker in the foreground (REDIS_URL, DATABASE_URL set); run `make sweeper` beside it
+	$(FLASK) worker
+
+sweeper: install ## the sweeper in the foreground (REDIS_URL, DATABASE_URL set): queues again what is due
+	$(FLASK) sweep
 
 # The sync benchmark's throwaway database: recreated, migrated and dropped by the script.
 BENCH_DATABASE_URL ?= postgresql+psycopg://postgres:postgres@127.0.0.1:5432/termin_bench
@@ -96,6 +112,10 @@ bench-race-teams: services install ## the race on a 3-member round-robin page (3
 .PHONY: bench-team-slots
 bench-team-slots: $(VENV)/.installed ## 10 members x 2,000 busy events: team p95 vs one member (pure Python); docs/benchmarks.md
 	$(BIN)/python bench/team_slots.py
+
+.PHONY: bench-memory
+bench-memory: services install ## RSS and PSS of a web worker vs a bare Flask hello (gunicorn.conf.py; ~1 min)
+	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/memory.py
 
 # Needs wrk, which it does not install: `apt-get install -y wrk` first (it stops and says so otherwise).
 .PHONY: bench-page

@@ -8,9 +8,10 @@ from flask_babel import format_date, format_time, get_locale, lazy_gettext
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import cli, models  # noqa: F401  (models: every model is mapped before the first query)
+from app import cli, logs, models  # noqa: F401  (models: every model is mapped before the first query)
 from app import config as config_module
 from app.crm.views import bp as crm_bp
+from app.domains.tls import bp as tls_bp
 from app.domains.views import bp as domains_bp
 from app.emails.views import bp as emails_bp
 from app.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
@@ -21,13 +22,14 @@ from app.settings.views import bp as settings_bp
 from app.sweeper import start_in_process
 from app.tenants.views import bp as tenants_bp
 from app.tenants.views import set_remember_cookie
-from app.web import outage
+from app.web import assets, outage
 from app.web.assets import bp as assets_bp
 from app.web.boundary import TerminFlask
 from app.web.converters import RouteMap
 from app.web.errors import register_error_handlers
 from app.web.forms import time_zone_names
 from app.web.headers import add_security_headers
+from app.web.health import bp as health_bp
 from app.web.htmx import vary_on_hx_request
 from app.web.json import GuardedJSONProvider
 from app.web.public import bp as public_bp
@@ -60,6 +62,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     register_extensions(app)
+    assets.init_app(app)
+    logs.init_app(app)  # first of the request hooks, so every line of a request carries its id
     register_blueprints(app)
     register_request_hooks(app)
     register_template_helpers(app)
@@ -99,6 +103,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(booking_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(assets_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(tls_bp)
     register_error_handlers(app)
     outage.register(app)
 

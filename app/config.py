@@ -57,7 +57,8 @@ def defaults(instance_path: str) -> dict:
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": ["en", "pl"],
-        "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
+        # Where the built front-end files are (app/web/assets.py); None: static/dist/.
+        "ASSETS_DIR": None,
         # Trust X-Forwarded-Host/-Proto from this many proxies (0: none). Only set it behind a proxy you run.
         "PROXY_COUNT": 0,
         # Strict-Transport-Security max-age on HTTPS responses; None: a year in production, off elsewhere.
@@ -68,6 +69,10 @@ def defaults(instance_path: str) -> dict:
         # None means: allowed in the demo and tests, refused in production.
         "CALDAV_ALLOW_PRIVATE": None,
         "HTTP_TIMEOUT": 20,
+        # GET /readyz gives PostgreSQL and Redis this many seconds each to answer before it says 503.
+        "READY_TIMEOUT_SECONDS": 2,
+        # Log lines: "json" (one object per line) or "text"; None: json in production, text otherwise.
+        "LOG_FORMAT": None,
         # Public scheduling pages: anonymous GETs (page, fragments, slots.json) and the host -> domain lookup
         # are kept this many seconds in each process (app/pages/cache.py); 0 switches both caches off.
         "PAGE_CACHE_SECONDS": 5,
@@ -89,13 +94,19 @@ def defaults(instance_path: str) -> dict:
         # Sales emails a rep may send from contacts' records in any hour (app/emails): a guard against a
         # runaway script or a stolen session mailing the whole CRM through the company's sender.
         "SALES_EMAILS_PER_HOUR": 60,
-        # A calendar sync that started longer ago than this is taken as dead: the health probe says so on
-        # the calendar ("sync did not finish") and the sweeper queues it again.
+        # A sync claim not renewed for this long means no worker has been able to finish it (none running?):
+        # the health probe says so on the calendar ("sync did not finish"). A job RQ lists as queued this
+        # long, but found in no queue, was lost with part of Redis and is queued again.
         "SYNC_STALE_SECONDS": 600,
-        # The sweeper (`make worker`; a thread in the embedded demo) looks for due work this often, reading at
-        # most SWEEP_BATCH_SIZE rows per query. A job RQ lists as started whose last heartbeat (sent every
-        # 30 s while it runs) is older than SYNC_STALE_SECONDS counts as dead and is queued again.
+        # The sweeper (`make sweeper`; a thread in the embedded demo) looks for due work this often, reading
+        # at most SWEEP_BATCH_SIZE rows per query.
         "SWEEP_INTERVAL_SECONDS": 15,
+        # A running job renews its lease (a calendar's sync claim, an outbox attempt; RQ's heartbeat every
+        # lease / 4) while it works; one not renewed for this long belongs to a dead worker and is queued
+        # again by the next sweep, so a killed job is retried within lease + sweep interval (app/leases.py).
+        "JOB_LEASE_SECONDS": 60,
+        # RQ stops a job (and counts it failed, to be retried) that runs longer than this, per queue.
+        "JOB_TIMEOUT_SECONDS": {"sync": 900, "writes": 300, "mail": 300},
         "SWEEP_BATCH_SIZE": 500,
         # Each connected account is probed (app/sync/health.py) this often.
         "HEALTH_INTERVAL_SECONDS": 900,

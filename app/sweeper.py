@@ -5,10 +5,13 @@ stable job id. Whatever Redis lost (flushed, restarted without persistence, a wo
 therefore queued again by the next sweep, and a job that is already waiting is not queued twice:
 
 * calendars the sync engine reads (``engine.needs_sync``, in SQL) whose ``next_sync_at`` has come or was never
-  set, unless a sync holds them (``sync_started_at`` newer than ``SYNC_STALE_SECONDS``): queue "sync",
+  set, unless a sync holds them (``sync_started_at``, renewed while the sync runs, newer than
+  ``JOB_LEASE_SECONDS``): queue "sync",
   ``app.sync.jobs.sync_calendar``, job id ``sync-calendar-<id>`` (the id ``jobs.request_sync`` uses);
-* pending outbox rows whose ``next_attempt_at`` has come: ``app.mail.jobs.deliver`` on "mail" for mail.*
-  kinds and "writes" for the rest (``outbox.queue_for``), job id ``outbox-<id>`` (``outbox.job_id_for``);
+* pending outbox rows whose ``next_attempt_at`` has come (for a row being delivered it is the attempt's
+  lease, renewed while the attempt runs, so an attempt whose worker died is offered again once its lease runs
+  out): ``app.mail.jobs.deliver`` on "mail" for mail.* kinds and "writes" for the rest
+  (``outbox.queue_for``), job id ``outbox-<id>`` (``outbox.job_id_for``);
 * connections not probed for ``HEALTH_INTERVAL_SECONDS`` (or never): queue "sync",
   ``app.sync.health.probe_connection``, job id ``probe-connection-<id>``;
 * domains whose DNS record is due for another look (``app.domains.services.due_for_check``): queue "sync",
@@ -21,9 +24,9 @@ when it is
 * queued, unless it has waited longer than ``SYNC_STALE_SECONDS`` and is in neither its queue's list nor its
   intermediate list (lost with part of Redis);
 * scheduled or deferred (RQ itself will queue it);
-* started, unless RQ's last heartbeat of it (or its start) is older than ``SYNC_STALE_SECONDS``: its worker
-  died (a horse heartbeats every 30 s while it lives). Its stale entry in the started registry is dropped
-  first, so RQ's own clean-up cannot later mark the new run as abandoned.
+* started, unless RQ's last heartbeat of it (or its start) is older than ``JOB_LEASE_SECONDS``: its worker
+  died (the worker heartbeats a running job every lease / 4, app/leases.py). Its stale entry in the started
+  registry is dropped first, so RQ's own clean-up cannot later mark the new run as abandoned.
 
 Anything else (no such job, finished, failed, stopped, canceled) is dispatched; a failed one leaves the
 failed registry. Jobs are idempotent (``app/sync/jobs.py`` claims the calendar, ``app/mail/outbox.py`` locks
@@ -106,7 +109,7 @@ def sweep(app: Flask, now: datetime) -> dict[str, int]:
 
 
 def _due_calendars(config: dict, now: datetime, after: int, limit: int) -> list[Due]:
-    stale = now - timedelta(seconds=int(config["SYNC_STALE_SECONDS"]))
+    stale = now - timedelta(seconds=float(config["JOB_LEASE_SECONDS"]))
     ids = db.session.scalars(
         sa.select(Calendar.id)
         .join(CalendarConnection, Calendar.connection_id == CalendarConnection.id)
@@ -203,6 +206,7 @@ def _not_in_rq(app: Flask, dues: list[Due], now: datetime) -> list[Due]:
             pipeline.hmget(Job.key_for(due.job_id), JOB_FIELDS)
         states = pipeline.execute()
     stale = now - timedelta(seconds=int(app.config["SYNC_STALE_SECONDS"]))
+    dead = now - timedelta(seconds=float(app.config["JOB_LEASE_SECONDS"]))
     fresh = []
     for due, values in zip(dues, states, strict=True):
         status, origin, enqueued_at, started_at, heartbeat = (_text(v) for v in values)
@@ -215,7 +219,7 @@ def _not_in_rq(app: Flask, dues: list[Due], now: datetime) -> list[Due]:
             continue
         elif status == "started":
             last_seen = max(_moment(started_at), _moment(heartbeat))
-            if last_seen > stale:
+            if last_seen > dead:
                 continue
             log.warning(
                 "job %s started but was last seen at %s: its worker died, queued again",

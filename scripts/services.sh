@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the machine has what `make test` needs: PostgreSQL and Redis running on 127.0.0.1, Node.js
-# for the front-end packages, and Debian's Chromium for browser journeys. Installs what is missing
-# (as root, with apt-get) and starts what is stopped. Safe to run again.
+# for the front-end packages, Debian's Chromium for browser journeys and Debian's Caddy for the TLS test.
+# Installs what is missing (as root, with apt-get) and starts what is stopped. Safe to run again.
 set -euo pipefail
 
 need_apt=()
@@ -9,6 +9,7 @@ command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v npm >/dev/null || need_apt+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v caddy >/dev/null || need_apt+=(caddy)  # tests/deploy runs deploy/termin.caddy for real
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "Missing: ${need_apt[*]}. Install them (apt-get install ${need_apt[*]}) or run as root." >&2

@@ -3,6 +3,7 @@ transaction (application commits only release SAVEPOINTs); two tenants in every 
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -15,6 +16,7 @@ from app import queue as job_queue
 from app.extensions import db, limiter
 from tests import factories
 from tests.fakes import smtp as fake_smtp
+from tests.servers import RedisServer
 
 APP_HOST = "app.termin.test"
 TEST_ENCRYPTION_KEY = "q8Wd3C6wXlV2x3m0m7b0bYp2bN9qQH5cZ8s7uTt1k2E="
@@ -245,3 +247,11 @@ def queued(monkeypatch):
         lambda _app, queue, func, args, job_id=None: handed.append((queue, func, args, job_id)),
     )
     return handed
+
+
+@pytest.fixture(scope="session")
+def own_redis(tmp_path_factory) -> Iterator[RedisServer]:
+    """A redis-server of this test process's own (so of each xdist worker), started on first use."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()

@@ -14,7 +14,7 @@ from flask import Flask
 
 from app import create_app
 from app.db import utcnow
-from app.queue import configure_logging
+from app.logs import configure_logging
 from app.sweeper import run_forever, sweep
 
 log = logging.getLogger(__name__)

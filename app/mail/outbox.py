@@ -18,17 +18,21 @@ commit, and is then run again. It says how it went by returning (delivered) or r
 * Any other exception is a bug or an outage nobody named: its database changes are rolled back, it is
   logged and tried again with back-off.
 
-A row that keeps failing is marked failed after ``OUTBOX_MAX_ATTEMPTS`` tries.
+A row that keeps failing is marked failed after ``OUTBOX_MAX_ATTEMPTS`` tries; a try whose worker died counts
+(``deliver`` says how each attempt is committed before the handler runs).
 """
 
 import copy
 import logging
 import random
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
+from app import leases, transaction
 from app.db import utcnow
 from app.extensions import db
 from app.mail.models import OutboxMessage
@@ -148,10 +152,18 @@ def retry_delay(failures: int, retry_after: float | None = None) -> timedelta:
 
 
 def deliver(message_id: int, *, now: datetime) -> OutboxMessage | None:
-    """Deliver one row if it is pending and due; flushes, the caller commits.
+    """Deliver one row if it is pending and due. Commits the attempt before the handler runs; the caller
+    commits the outcome (or it is already committed, when the handler called ``accepted``).
 
-    The row is locked (FOR UPDATE SKIP LOCKED on PostgreSQL) for the whole delivery, so a second job for
-    it returns None at once instead of delivering it twice. Every try counts in ``attempts``.
+    1. The row is locked (FOR UPDATE SKIP LOCKED on PostgreSQL: a second job for it returns None at once),
+       ``attempts`` goes up and ``next_attempt_at`` becomes the attempt's lease (app/leases.py), and that is
+       **committed before anything leaves**: a crash from here on still counts as an attempt, so a message
+       that crashes its worker every time reaches ``OUTBOX_MAX_ATTEMPTS`` and fails instead of looping.
+    2. The handler runs, the lease renewed meanwhile; a second job for the row finds it not due and leaves.
+       A worker killed here leaves the lease to run out, and the sweeper offers the row again.
+    3. Its outcome is written; a handler that talks to a peer which can accept once (an SMTP server taking
+       the DATA) calls ``accepted()`` at that moment, which commits "delivered" before the handler hangs
+       up, so the window in which a crash sends the same message twice is as small as the protocol allows.
     """
     message = db.session.scalar(
         sa.select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update(skip_locked=True)
@@ -162,32 +174,98 @@ def deliver(message_id: int, *, now: datetime) -> OutboxMessage | None:
     if path is None:
         _fail(message, f"No handler is registered for the kind {message.kind!r}.")
         return message
+    if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        # Every attempt ends in an outcome below, except one whose worker died: that one counted too.
+        _fail(message, f"Gave up after {message.attempts} attempts. The last one did not finish.")
+        return message
     handler = resolve(path)
     message.attempts += 1
-    db.session.flush()
+    message.next_attempt_at = now + leases.lease_length()
+    attempt = message.attempts
+    transaction.checkpoint()  # "sending, attempt n" is on record before the handler talks to anyone
+    log.info("outbox %s (%s, tenant %s): attempt %s", message.id, message.kind, message.tenant_id, attempt)
+    token = _current.set(_Attempt(message, now))
     # The savepoint keeps a handler's half-done writes out of the row's outcome when it crashes.
     savepoint = db.session.begin_nested()
     try:
-        handler(message.tenant_id, copy.deepcopy(message.payload))
+        with leases.renewing(lambda: _renewed_attempt(message_id, attempt)):
+            handler(message.tenant_id, copy.deepcopy(message.payload))
     except (RateLimited, TemporarilyUnavailable, RetryLater) as error:
-        savepoint.commit()
+        _end(savepoint, commit=True)
         if isinstance(error, RetryLater) and error.payload is not None:
             message.payload = error.payload
         _retry(message, now, error.reason, error.retry_after)
     except (ProviderError, Undeliverable) as error:
-        savepoint.commit()
+        _end(savepoint, commit=True)
         _fail(message, error.reason)
     except Exception as error:
-        savepoint.rollback()
+        _end(savepoint, commit=False)
         log.exception("outbox %s (%s, tenant %s) crashed", message.id, message.kind, message.tenant_id)
+        if message.status == "delivered":
+            return message  # accepted before the crash: it was delivered, whatever came after
         _retry(message, now, f"{type(error).__name__}: {error}", None)
     else:
-        savepoint.commit()
-        message.status, message.delivered_at, message.last_error = "delivered", now, None
+        _end(savepoint, commit=True)
+        _mark_delivered(message, now)
+    finally:
+        _current.reset(token)
     if message.status != "pending":
         _redact(message)
     db.session.flush()
     return message
+
+
+@dataclass
+class _Attempt:
+    message: OutboxMessage
+    now: datetime
+
+
+_current: ContextVar[_Attempt | None] = ContextVar("outbox_attempt", default=None)
+
+
+def accepted(remaining: dict | None = None) -> None:
+    """Called by a handler the moment its peer has accepted what was sent: commits the outcome now.
+
+    Without ``remaining`` the row is delivered. With it (the server took the message for some recipients and
+    deferred the others) the row's payload becomes ``remaining``, what is left to do, so a crash before the
+    handler's ``RetryLater`` never sends again to those who have it. Outside a delivery it does nothing.
+    """
+    attempt = _current.get()
+    if attempt is None:
+        return
+    if remaining is None:
+        _mark_delivered(attempt.message, attempt.now)
+        _redact(attempt.message)
+    else:
+        attempt.message.payload = copy.deepcopy(remaining)
+    transaction.checkpoint()
+
+
+def _mark_delivered(message: OutboxMessage, now: datetime) -> None:
+    message.status, message.delivered_at, message.last_error = "delivered", now, None
+
+
+def _end(savepoint, *, commit: bool) -> None:
+    if not savepoint.is_active:  # ``accepted()`` committed it with everything else
+        return
+    if commit:
+        savepoint.commit()
+    else:
+        savepoint.rollback()
+
+
+def _renewed_attempt(message_id: int, attempt: int) -> sa.Update:
+    # Only this attempt, while it is still pending: a written outcome is never pushed back.
+    return (
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.attempts == attempt,
+        )
+        .values(next_attempt_at=utcnow() + leases.lease_length())
+    )
 
 
 def _redact(message: OutboxMessage) -> None:

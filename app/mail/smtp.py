@@ -11,7 +11,9 @@ calendar-aware clients act on, and the same object as an .ics attachment, for ev
 Delivery is SMTP (smtplib) with STARTTLS and login when configured. A 4xx answer, a dropped connection or
 a refused login is tried again later (the login is our configuration, which someone will fix); a 5xx
 answer is final. When the server takes the message for some recipients and defers others, only the
-deferred ones are tried again. The embedded demo has no SMTP_HOST: its mail is written as .eml files to
+deferred ones are tried again. The moment the server accepts the DATA, the outcome is committed
+(``outbox.accepted``) before QUIT; a crash in between (the only window left) sends the message again with the
+same Message-ID. The embedded demo has no SMTP_HOST: its mail is written as .eml files to
 MAIL_DIR (instance/mail/ by default) and the log says where.
 """
 
@@ -19,7 +21,8 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -149,11 +152,20 @@ def send_payload(tenant_id: int | None, payload: dict) -> None:
             "No SMTP_HOST set: mail %r to %s not sent, written to %s", payload["subject"], recipients, path
         )
         return
-    refused = _send(message, parseaddr(config["MAIL_FROM"])[1], recipients, config)
-    deferred = [address for address, (code, _) in refused.items() if 400 <= code < 500]
-    rejected = {address: answer for address, answer in refused.items() if address not in deferred}
-    if len(rejected) == len(recipients):
-        raise outbox.Undeliverable(f"The mail server rejected {_describe(rejected)}.")
+    with _smtp_errors(config), _connected(config) as smtp:
+        try:
+            refused = smtp.send_message(
+                message, from_addr=parseaddr(config["MAIL_FROM"])[1], to_addrs=recipients
+            )
+        except smtplib.SMTPRecipientsRefused as error:
+            refused = error.recipients  # nobody took it: nothing was sent
+        deferred = [address for address, (code, _) in refused.items() if 400 <= code < 500]
+        rejected = {address: answer for address, answer in refused.items() if address not in deferred}
+        if len(rejected) == len(recipients):
+            raise outbox.Undeliverable(f"The mail server rejected {_describe(rejected)}.")
+        # The server has taken the DATA: on record now, before QUIT, so a crash from here on cannot send it
+        # again (to the recipients who have it).
+        outbox.accepted({**payload, "rcpt": deferred} if deferred else None)
     if rejected:
         # The others have it or will; these addresses never will, and retrying cannot change that.
         log.warning("mail %s: recipients rejected: %s", payload["message_id"], _describe(rejected))
@@ -165,19 +177,27 @@ def send_payload(tenant_id: int | None, payload: dict) -> None:
         )
 
 
-def _send(message: EmailMessage, sender: str, recipients: list[str], config) -> dict[str, tuple[int, bytes]]:
-    """One SMTP session; returns the recipients the server refused (all of them, or some)."""
+@contextmanager
+def _connected(config) -> Iterator[smtplib.SMTP]:
+    """An SMTP session, STARTTLS and login done; QUIT when the block ends (a failed QUIT changes nothing)."""
+    smtp = smtplib.SMTP(config["SMTP_HOST"], int(config["SMTP_PORT"]), timeout=config["SMTP_TIMEOUT"])
     try:
-        with smtplib.SMTP(
-            config["SMTP_HOST"], int(config["SMTP_PORT"]), timeout=config["SMTP_TIMEOUT"]
-        ) as smtp:
-            if config["SMTP_STARTTLS"]:
-                smtp.starttls(context=ssl.create_default_context())
-            if config["SMTP_USERNAME"]:
-                smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
-            return smtp.send_message(message, from_addr=sender, to_addrs=recipients)
-    except smtplib.SMTPRecipientsRefused as error:
-        return error.recipients
+        if config["SMTP_STARTTLS"]:
+            smtp.starttls(context=ssl.create_default_context())
+        if config["SMTP_USERNAME"]:
+            smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
+        yield smtp
+    finally:
+        with suppress(smtplib.SMTPException, OSError):
+            smtp.quit()
+        smtp.close()
+
+
+@contextmanager
+def _smtp_errors(config) -> Iterator[None]:
+    """The SMTP server's answers as the outbox's verdicts: 4xx and lost connections later, 5xx never."""
+    try:
+        yield
     except smtplib.SMTPAuthenticationError as error:
         raise outbox.RetryLater(
             "The mail server refused SMTP_USERNAME/SMTP_PASSWORD: "

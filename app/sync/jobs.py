@@ -6,20 +6,18 @@ the work below happens on ``calendar.tenant_id``. Each log line names the calend
 A calendar sync first **claims** the calendar: ``sync_started_at`` is set and committed on its own, so the
 settings page and the health probe see a sync running, and a second worker that picks the same calendar
 meanwhile leaves it alone. Everything the sync reads and writes is then committed once, together with the
-cleared claim; a run killed half-way commits none of it, and the next run does the same work again. A
-claim older than ``SYNC_STALE_SECONDS`` is taken as a dead worker's (the health probe reports it) and the
-next run takes over.
+cleared claim; a run killed half-way commits none of it, and the next run does the same work again. The
+claim is a lease (app/leases.py): renewed while the sync runs, so one older than ``JOB_LEASE_SECONDS`` is a
+dead worker's, which the sweeper queues again and the next run takes over.
 """
 
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 
-from app import queue, transaction
+from app import leases, queue, transaction
 from app.db import utcnow
 from app.extensions import db
 from app.sync import engine, services
@@ -89,8 +87,7 @@ def _claim(calendar_id: int) -> Calendar | None:
             log.info("calendar %s (tenant %s): not synced any more; its stored events were dropped", *ids)
         transaction.checkpoint()
         return None
-    lease = timedelta(seconds=int(current_app.config.get("SYNC_STALE_SECONDS", 600)))
-    if calendar.sync_started_at is not None and calendar.sync_started_at > now - lease:
+    if calendar.sync_started_at is not None and calendar.sync_started_at > now - leases.lease_length():
         log.info("calendar %s (tenant %s): a sync is already running", *ids)
         transaction.checkpoint()
         return None
@@ -102,7 +99,7 @@ def _claim(calendar_id: int) -> Calendar | None:
 def _run(calendar: Calendar, provider_for: Callable) -> SyncReport:
     calendar_id, tenant_id = calendar.id, calendar.tenant_id
     try:
-        with provider_for() as provider:
+        with leases.renewing(lambda: _renewed_claim(calendar_id)), provider_for() as provider:
             report = engine.sync_calendar(calendar, provider, now=utcnow())
         calendar.sync_started_at = None
         transaction.checkpoint()
@@ -128,6 +125,15 @@ def _run(calendar: Calendar, provider_for: Callable) -> SyncReport:
         dict(report.skipped) or "none",
     )
     return report
+
+
+def _renewed_claim(calendar_id: int) -> sa.Update:
+    # Only a claim still held: once the sync has committed (claim cleared), a late renewal changes nothing.
+    return (
+        sa.update(Calendar)
+        .where(Calendar.id == calendar_id, Calendar.sync_started_at.is_not(None))
+        .values(sync_started_at=utcnow())
+    )
 
 
 def _release(calendar_id: int, error: Exception) -> None:

@@ -24,6 +24,13 @@ from app.tenants.models import Domain, Tenant
 
 PUBLIC_ATTRIBUTE = "termin_public"
 OLD_LINKS_ATTRIBUTE = "termin_follows_old_links"
+ANY_HOST_ATTRIBUTE = "termin_any_host"
+
+
+def any_host(view: Callable) -> Callable:
+    """Mark a view every host serves before any lookup (health checks, the TLS ``ask``): no tenant, no I/O."""
+    setattr(view, ANY_HOST_ATTRIBUTE, True)
+    return view
 
 
 def public(view: Callable) -> Callable:
@@ -50,6 +57,9 @@ def resolve_host() -> None:
     """before_request: set ``g.tenant``/``g.domain`` for a custom domain, or 404 what no one serves."""
     host = normalise_host(request.host)
     g.host = host
+    if _view_attribute(request.endpoint, ANY_HOST_ATTRIBUTE):
+        g.on_app_host, g.tenant, g.domain, g.retired_host = False, None, None, False
+        return
     if host == current_app.config["APP_HOST"]:
         g.on_app_host, g.tenant, g.domain, g.retired_host = True, None, None, False
         return

@@ -6,9 +6,11 @@ it with ``smtp_server.use_in(app, monkeypatch)``, which also empties it and clea
 
 Faults, as a real server answers them: ``fail_next(451)`` answers the next message's DATA with a 451
 (deferred: try later) or ``fail_next(550)`` (rejected for good), for ``count`` messages; ``refuse(address,
-code)`` answers RCPT TO for one address with ``code`` until ``reset``.
+code)`` answers RCPT TO for one address with ``code`` until ``reset``; ``rcpt_delay`` makes every RCPT TO
+answer that many seconds late (a slow server, so a test can kill the client mid-conversation).
 """
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -45,6 +47,8 @@ class SmtpSink:
         self.envelopes: list[Envelope] = []
         self._data_faults: list[int] = []
         self._refused: dict[str, int] = {}
+        # Seconds the server takes to answer each RCPT TO (tests/faults kill a worker while it waits).
+        self.rcpt_delay = 0.0
         self.port = free_port()
         self.host = "127.0.0.1"
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, ready_timeout=10)
@@ -65,6 +69,7 @@ class SmtpSink:
             self.envelopes.clear()
             self._data_faults.clear()
             self._refused.clear()
+            self.rcpt_delay = 0.0
 
     def fail_next(self, code: int, count: int = 1) -> None:
         """Answer DATA of the next ``count`` messages with ``code`` (451: try later; 550: never)."""
@@ -109,6 +114,8 @@ class _Handler:
         self.sink = sink
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.sink.rcpt_delay:
+            await asyncio.sleep(self.sink.rcpt_delay)
         code = self.sink._refusal(address)
         if code is not None:
             return f"{code} {TEXTS.get(code, 'refused')}"

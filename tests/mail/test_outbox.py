@@ -39,7 +39,12 @@ OUTCOMES = {
         "Half done.", retry_after=60, payload={"outcome": "ok", "left": 1}
     ),
     "crash": lambda: RuntimeError("boom"),
+    "killed": lambda: Killed(),
 }
+
+
+class Killed(BaseException):
+    """The worker dies mid-attempt: no outcome is written, and what was not committed is lost."""
 
 
 def handler(tenant_id: int, payload: dict) -> None:
@@ -290,6 +295,52 @@ def test_a_row_another_worker_is_delivering_is_skipped(app_ctx, db_connection):
         with engine.connect() as cleanup:
             cleanup.execute(sa.delete(Tenant.__table__).where(Tenant.id == tenant_id))
             cleanup.commit()
+
+
+def _die_during(message_id: int, now) -> None:
+    with pytest.raises(Killed):
+        outbox.deliver(message_id, now=now)
+    db.session.rollback()  # the dead worker's open transaction is gone
+
+
+def test_the_attempt_is_on_record_before_the_handler_runs_and_a_killed_one_is_retried_after_its_lease(
+    app, tenants, queued
+):
+    ours, _ = tenants
+    message = outbox.add(ours.id, KIND, {"outcome": "killed"})
+    message_id = message.id
+    now = utcnow()
+    _die_during(message_id, now)
+
+    row = fresh(message_id)
+    lease = timedelta(seconds=app.config["JOB_LEASE_SECONDS"])
+    assert (row.status, row.attempts, row.next_attempt_at) == ("pending", 1, now + lease)
+    assert outbox.due_messages(now + lease - timedelta(seconds=1)) == []  # a live attempt holds its lease
+    assert outbox.due_messages(now + lease) == [row]  # the sweeper offers it again once the lease ran out
+    row.payload = {"outcome": "ok"}
+    outbox.deliver(message_id, now=now + lease)
+    assert (row.status, row.attempts) == ("delivered", 2)
+
+
+def test_attempts_that_killed_their_worker_count_toward_the_limit(app, tenants, queued, monkeypatch):
+    ours, _ = tenants
+    monkeypatch.setitem(app.config, "OUTBOX_MAX_ATTEMPTS", 3)
+    message_id = outbox.add(ours.id, KIND, {"outcome": "killed"}).id
+    for _ in range(3):
+        _die_during(message_id, fresh(message_id).next_attempt_at)
+    row = fresh(message_id)
+    outbox.deliver(message_id, now=row.next_attempt_at)
+    assert (row.status, row.attempts, len(handled)) == ("failed", 3, 3)
+    assert row.last_error == "Gave up after 3 attempts. The last one did not finish."
+
+
+def test_a_second_job_leaves_a_row_whose_attempt_is_under_way(tenants, queued):
+    ours, _ = tenants
+    message = outbox.add(ours.id, KIND, {"outcome": "killed"})
+    now = utcnow()
+    _die_during(message.id, now)
+    assert outbox.deliver(message.id, now=now + timedelta(seconds=5)).attempts == 1
+    assert len(handled) == 1
 
 
 # --- The job and the sweeper's query ----------------------------------------------------------------------

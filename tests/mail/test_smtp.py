@@ -266,3 +266,54 @@ def test_mail_goes_on_the_mail_queue_and_belongs_to_its_tenant(tenants):
     assert "mail" in QUEUES
     assert outbox.get_message(ours.id, message.id) is message
     assert outbox.get_message(theirs.id, message.id) is None
+
+
+# --- Crashes around the SMTP conversation -----------------------------------------------------------------
+
+
+class Killed(BaseException):
+    pass
+
+
+def _kill(*_args, **_kwargs):
+    raise Killed
+
+
+def test_sent_is_committed_when_the_server_accepts_the_data_before_quit(
+    app, tenants, sink, queued, monkeypatch
+):
+    ours, _ = tenants
+    message_id = smtp.send_mail(ours.id, to="ola@example.org", subject="Once", text="Hi.").id
+    db.session.commit()
+
+    def die_before_quit(connection):
+        connection.close()  # a dead process's socket is closed by the kernel
+        raise Killed
+
+    monkeypatch.setattr(smtp.smtplib.SMTP, "quit", die_before_quit)  # the worker dies between DATA and QUIT
+    with pytest.raises(Killed):
+        outbox.deliver(message_id, now=utcnow())
+    db.session.rollback()
+    row = fresh(message_id)
+    assert (row.status, row.attempts) == ("delivered", 1)
+    assert len(sink.messages) == 1
+
+
+def test_a_message_sent_again_after_a_crash_keeps_its_message_id(app, tenants, sink, queued, monkeypatch):
+    ours, _ = tenants
+    message_id = smtp.send_mail(ours.id, to="ola@example.org", subject="Twice?", text="Hi.").id
+    db.session.commit()
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            outbox, "accepted", _kill
+        )  # the server took the DATA; the worker died before the commit
+        with pytest.raises(Killed):
+            outbox.deliver(message_id, now=utcnow())
+    db.session.rollback()
+    row = fresh(message_id)
+    assert (row.status, row.attempts) == ("pending", 1)
+
+    assert retry(message_id).status == "delivered"
+    first, second = sink.messages
+    assert first["Message-ID"] == second["Message-ID"] == row.payload["message_id"]
+    assert first["Date"] == second["Date"]

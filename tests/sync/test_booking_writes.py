@@ -200,11 +200,13 @@ def test_a_booking_is_written_to_the_default_calendar_only_and_once(rep, sink):
     db.session.expire_all()
     assert len(rep.events(meeting.uid)) == 1
     assert meeting.provider_event_id is None
-    assert db.session.get(OutboxMessage, write.id).status == "pending"
+    row = db.session.get(OutboxMessage, write.id)
+    assert (row.status, row.attempts) == ("pending", 1)  # the attempt was committed before the provider call
 
-    # The sweeper hands the row over again: the provider finds the event by its uid, writes no second one.
-    [delivered] = rep.deliver()
-    assert (delivered.id, delivered.status, delivered.attempts) == (write.id, "delivered", 1)
+    # Once the attempt's lease has run out the sweeper hands the row over again: the provider finds the event
+    # by its uid, writes no second one.
+    [delivered] = rep.deliver(now=row.next_attempt_at)
+    assert (delivered.id, delivered.status, delivered.attempts) == (write.id, "delivered", 2)
     event = rep.the_event(meeting.uid)
     assert meeting.provider_event_id
     assert (event["start"], event["end"]) == (at(10), at(10, 30))

@@ -327,15 +327,19 @@ def test_a_write_whose_answer_was_lost_is_written_once_when_run_again(app, rep, 
     assert len(rep.events(meeting.uid)) == 1
     db.session.expire_all()
     assert meeting.provider_event_id is None
-    assert db.session.get(OutboxMessage, outbox_id).status == "pending"
+    row = db.session.get(OutboxMessage, outbox_id)
+    assert (row.status, row.attempts) == ("pending", 1)  # the attempt was committed before the provider call
+    lease_end = row.next_attempt_at
 
-    with app.app_context(), transaction.job():  # the sweeper enqueues the row again and a worker runs it
+    with app.app_context(), transaction.job():  # too early: the dead attempt's lease still holds the row
         jobs.deliver(outbox_id)
+    with app.app_context(), transaction.job():  # its lease ran out: the sweeper enqueues it, a worker runs it
+        outbox.deliver(outbox_id, now=lease_end)
     db.session.expire_all()
     assert len(rep.events(meeting.uid)) == 1
     assert meeting.provider_event_id
     row = db.session.get(OutboxMessage, outbox_id)
-    assert (row.status, row.attempts) == ("delivered", 1)
+    assert (row.status, row.attempts) == ("delivered", 2)
     if rep.name == "google":
         assert [n[0] for n in rep.harness.emulator.notifications] == ["insert"]  # invited once
     if rep.name == "microsoft":

@@ -1,9 +1,10 @@
 """The job runtime for real: RQ worker subprocesses on a Redis database of their own and a committed database.
 
 A worker is another process, so it cannot see the rolled-back savepoint connection the other tests use: this
-module gets its own PostgreSQL database (migrated once, tables emptied after each test) and Redis database 9
-(emptied before and after each test), and hands both to each worker through the environment, as a deployment
-would. Every worker process (and its work horse and scheduler) is ended at teardown.
+module gets its own PostgreSQL database (migrated once, tables emptied after each test) and the test
+process's own redis-server (``own_redis``, tests/servers.py; emptied before and after each test), and hands
+both to each worker through the environment, as a deployment would. Every worker process (and its work horse
+and scheduler) is ended at teardown.
 """
 
 import contextlib
@@ -41,9 +42,8 @@ from tests.fakes.google_calendar import google_harness  # noqa: F401
 from tests.workers.jobs import EFFECTS_DDL, EFFECTS_TABLE, HANDLER, KIND
 
 ROOT = Path(__file__).resolve().parents[2]
-# Its own Redis database, flushed by the tests; another checkout testing beside this one picks another.
-REDIS_URL = os.environ.get("TERMIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
-# A started job (or a sync claim) older than this counts as a dead worker's; low, so a test can wait for it.
+# A job lease (a sync claim, an outbox attempt, RQ's heartbeat) older than this is a dead worker's; low, so a
+# test can wait for it.
 STALE_SECONDS = 3
 
 
@@ -105,6 +105,7 @@ def descendants(pid: int) -> list[int]:
 class Runtime:
     app: Flask
     database_url: str
+    redis_url: str
     redis: Redis
     tmp: Path
     workers: list[WorkerProcess] = field(default_factory=list)
@@ -123,13 +124,14 @@ class Runtime:
         return {
             **inherited,
             "DATABASE_URL": self.database_url,
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": self.redis_url,
             "TERMIN_SECRET_KEY": "rq-runtime-test-secret",
             "TERMIN_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
             "TERMIN_JOBS_MODE": "rq",
             "TERMIN_APP_HOST": APP_HOST,
             "TERMIN_CALDAV_ALLOW_PRIVATE": "true",
             "TERMIN_SYNC_STALE_SECONDS": str(STALE_SECONDS),
+            "TERMIN_JOB_LEASE_SECONDS": str(STALE_SECONDS),
             "TERMIN_MAIL_DIR": str(self.tmp / "mail"),
             "TERMIN_HTTP_TIMEOUT": "10",
             "PYTHONUNBUFFERED": "1",
@@ -137,12 +139,15 @@ class Runtime:
             **extra,
         }
 
-    def start_worker(self, *args: str, **env: str) -> WorkerProcess:
-        """A worker like ``flask worker``'s, on this module's databases; ``env`` adds TERMIN_ settings."""
-        log_path = self.tmp / f"worker-{len(self.workers) + 1}.log"
+    def start_worker(
+        self, *args: str, module: str = "tests.workers.worker_main", **env: str
+    ) -> WorkerProcess:
+        """A worker like ``flask worker``'s (or another process: ``module="workers.sweeper"``), on this
+        module's databases; ``env`` adds TERMIN_ settings."""
+        log_path = self.tmp / f"{module.rsplit('.', 1)[-1]}-{len(self.workers) + 1}.log"
         log_file = log_path.open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.workers.worker_main", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=self.worker_env(**env),
             stdin=subprocess.DEVNULL,
@@ -180,15 +185,16 @@ class Runtime:
 
 
 @pytest.fixture(scope="module")
-def runtime_app(tmp_path_factory) -> Iterator[tuple[Flask, str, Path]]:
+def runtime_app(tmp_path_factory, own_redis) -> Iterator[tuple[Flask, str, Path]]:
     url = worker_database(TEST_DATABASE_URL, "_rq")
     recreate_database(url)
     tmp = tmp_path_factory.mktemp("rq")
     config = {
         **config_for_tests(url),
         "JOBS_MODE": "rq",
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": own_redis.url(),
         "SYNC_STALE_SECONDS": STALE_SECONDS,
+        "JOB_LEASE_SECONDS": STALE_SECONDS,
         "MAIL_DIR": str(tmp / "mail"),
     }
     app = create_app(config)
@@ -209,7 +215,7 @@ def runtime(runtime_app, monkeypatch) -> Iterator[Runtime]:
     monkeypatch.setitem(outbox.HANDLERS, KIND, HANDLER)  # the workers register it too (worker_main.py)
     connection = redis(app)
     connection.flushdb()
-    rt = Runtime(app, url, connection, tmp)
+    rt = Runtime(app, url, app.config["REDIS_URL"], connection, tmp)
     try:
         yield rt
     finally:

@@ -15,7 +15,7 @@ from flask import current_app
 from redis import Redis
 
 from app.extensions import db
-from app.queue import log_tenant
+from app.logs import log_tenant
 
 KIND = "test.effect"
 HANDLER = "tests.workers.jobs.write_effect"

@@ -25,6 +25,7 @@ from tests.fakes.google_calendar import ACCOUNT_TOKEN
 from tests.sync.harness import SeedAttendee
 from tests.workers.conftest import STALE_SECONDS, Runtime
 from tests.workers.jobs import EFFECTS_TABLE, KIND, runs_key
+from workers.worker import check
 
 CLIENT = "client@example.org"
 
@@ -152,11 +153,11 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_commits_once(runtime):
     first = runtime.start_worker()
     runtime.wait_for(lambda: runtime.redis.llen(runs_key("killed")) == 1, what="the slow job to start")
 
-    # (c) A running job is not queued again while its worker lives.
-    assert runtime.sweep() == {"calendars": 0, "outbox": 0, "connections": 0, "domains": 0, "skipped": 1}
+    # (c) A running job is not queued again while its worker lives: its attempt's lease is not due.
+    assert runtime.sweep() == {"calendars": 0, "outbox": 0, "connections": 0, "domains": 0, "skipped": 0}
     assert runtime.queued()["writes"] == []
 
-    first.kill()  # worker and horse: its transaction (effect row, attempts + 1) dies with its connection
+    first.kill()  # worker and horse: its transaction (the effect row) dies with its connection
     killed_at = time.monotonic()
     runtime.start_worker()  # boots while the dead job goes stale
     with runtime.app.app_context():
@@ -173,7 +174,8 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_commits_once(runtime):
     runtime.wait_for(delivered, what="the job to run again")
     with runtime.app.app_context():
         message = db.session.get(OutboxMessage, effect_id)
-        assert (message.attempts, effects("killed")) == (1, 1)
+        # The killed try counted (its attempt was committed before the handler ran); its effect did not.
+        assert (message.attempts, effects("killed")) == (2, 1)
     assert runtime.redis.llen(runs_key("killed")) == 2  # ran twice, committed once
     assert runtime.sweep()["outbox"] == 0
 
@@ -315,10 +317,25 @@ def test_every_log_line_of_a_job_names_the_job_and_its_tenant(runtime, google_ha
     tenant = ids["tenant"]
 
     [effect_line] = [line for line in log.splitlines() if "effect logged written" in line]
-    assert f"[job=outbox-{effect_id} tenant={tenant}]" in effect_line  # named with app.queue.log_tenant
+    assert f"job=outbox-{effect_id} tenant={tenant} " in effect_line  # named with app.logs.log_tenant
     primary = ids["primary"]
     synced = [line for line in log.splitlines() if f"calendar {primary} (tenant {tenant}): synced" in line]
     # The sync jobs name no tenant: the first tenant-owned row each loaded did.
-    assert f"[job=sync-calendar-{primary} tenant={tenant}]" in "\n".join(synced)
-    assert all(re.search(rf"\[job=sync-(calendar|connection)-\d+ tenant={tenant}\]", line) for line in synced)
-    assert "[job=- tenant=-]" in log  # the worker's own lines between jobs
+    assert f"job=sync-calendar-{primary} tenant={tenant} " in "\n".join(synced)
+    assert all(re.search(rf"job=sync-(calendar|connection)-\d+ tenant={tenant} ", line) for line in synced)
+    assert "[req=- job=- tenant=- user=-]" in log  # the worker's own lines between jobs
+
+
+# --- (e) The worker health check ---------------------------------------------------------------------------
+
+
+def test_the_health_check_fails_without_a_live_worker_and_passes_with_one(runtime):
+    healthy, message = check(runtime.app, 60)
+    assert not healthy
+    assert "no RQ worker on" in message
+    worker = runtime.start_worker()
+    runtime.wait_for(lambda: check(runtime.app, 60)[0], what="the worker to heartbeat")
+    assert "1 worker(s) alive" in check(runtime.app, 60)[1]
+    worker.kill()
+    time.sleep(1.5)
+    assert not check(runtime.app, 1)[0]  # a killed worker's last heartbeat only gets older
