@@ -271,7 +271,24 @@ ASSIGNMENT_CHOICES = [
 ]
 
 
-class PageForm(TerminForm):
+class WeeklyHoursFields:
+    """A range list per weekday ("09:00-12:00, 13:00-17:00"), shared by a page's hours and the rep's own;
+    WTForms collects fields from mixins too."""
+
+    day_0 = StringField(WEEKDAYS[0], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_1 = StringField(WEEKDAYS[1], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_2 = StringField(WEEKDAYS[2], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_3 = StringField(WEEKDAYS[3], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_4 = StringField(WEEKDAYS[4], filters=[strip], validators=[_length(300)], default="09:00-17:00")
+    day_5 = StringField(WEEKDAYS[5], filters=[strip], validators=[_length(300)])
+    day_6 = StringField(WEEKDAYS[6], filters=[strip], validators=[_length(300)])
+
+    @property
+    def day_fields(self):
+        return [getattr(self, f"day_{n}") for n in range(7)]
+
+
+class PageForm(WeeklyHoursFields, TerminForm):
     title = StringField(
         _l("Title"),
         filters=[strip],
@@ -300,13 +317,6 @@ class PageForm(TerminForm):
         filters=[strip],
         validators=[InputRequired(_l("Choose a time zone.")), valid_time_zone],
     )
-    day_0 = StringField(WEEKDAYS[0], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_1 = StringField(WEEKDAYS[1], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_2 = StringField(WEEKDAYS[2], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_3 = StringField(WEEKDAYS[3], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_4 = StringField(WEEKDAYS[4], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_5 = StringField(WEEKDAYS[5], filters=[strip], validators=[_length(300)])
-    day_6 = StringField(WEEKDAYS[6], filters=[strip], validators=[_length(300)])
     overrides = TextAreaField(
         _l("Date overrides"),
         filters=[strip],
@@ -417,10 +427,6 @@ class PageForm(TerminForm):
         self.weekly_errors: list[str] = []
         self.general_errors: list[str] = []
         self.parsed: dict = {}
-
-    @property
-    def day_fields(self):
-        return [getattr(self, f"day_{n}") for n in range(7)]
 
     def add_empty_questions(self, extra: int = EMPTY_QUESTION_ROWS) -> None:
         """Leave ``extra`` empty rows after the filled ones (no JavaScript needed), and number the rows."""
@@ -654,17 +660,10 @@ def format_time_off(time_off) -> str:
     return "\n".join(first if first == last else f"{first} - {last}" for first, last in time_off)
 
 
-class RepLimitsForm(TerminForm):
+class RepLimitsForm(WeeklyHoursFields, TerminForm):
     """The rep's working hours, time off and daily maximum, honoured by every page they are booked on."""
 
     limit_hours = BooleanField(_l("Only offer times within my working hours"))
-    day_0 = StringField(WEEKDAYS[0], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_1 = StringField(WEEKDAYS[1], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_2 = StringField(WEEKDAYS[2], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_3 = StringField(WEEKDAYS[3], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_4 = StringField(WEEKDAYS[4], filters=[strip], validators=[_length(300)], default="09:00-17:00")
-    day_5 = StringField(WEEKDAYS[5], filters=[strip], validators=[_length(300)])
-    day_6 = StringField(WEEKDAYS[6], filters=[strip], validators=[_length(300)])
     time_off = TextAreaField(
         _l("Time off"),
         filters=[strip],
@@ -689,10 +688,6 @@ class RepLimitsForm(TerminForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.parsed: dict = {}
-
-    @property
-    def day_fields(self):
-        return [getattr(self, f"day_{n}") for n in range(7)]
 
     def validate_time_off(self, field):
         self.parsed["time_off"] = parse_time_off(field.data)
