@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import cli, logs, models  # noqa: F401  (models: every model is mapped before the first query)
 from app import config as config_module
+from app.brand.views import bp as brand_bp
 from app.crm.views import bp as crm_bp
 from app.domains.tls import bp as tls_bp
 from app.domains.views import bp as domains_bp
@@ -99,6 +100,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(emails_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(domains_bp)
+    app.register_blueprint(brand_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(booking_bp)
     app.register_blueprint(public_bp)

@@ -6,6 +6,8 @@ import secrets
 from dataclasses import dataclass
 
 from app import demo_calendar
+from app.brand import demo_images
+from app.brand import services as brand
 from app.crm import services as crm
 from app.db import utcnow
 from app.emails import services as emails
@@ -77,6 +79,11 @@ DEMO_TEMPLATE = emails.TemplateData(
     ),
 )
 
+DEMO_HEADLINES = {
+    REP_EMAIL: "Account executive · helps teams of 5-50 choose the right plan",
+    SECOND_REP_EMAIL: "Sales engineer · demos, integrations and pilots",
+}
+
 CONTACTS = [
     crm.ContactData("jan.kowalski@example.com", "Jan", "Kowalski", "Kowalski Sp. z o.o.", "+48 600 100 200"),
     crm.ContactData("anna.nowak@example.org", "Anna", "Nowak", "Nowak Logistics"),
@@ -105,7 +112,9 @@ def seed_demo() -> Demo:
         # A demo seeded before it had a page (a team page, a template) gets one now.
         page = seed_default_page(rep, domain)
         seed_team_template(admin)
-        return Demo(admin, rep, domain, page, created=False, team_page=seed_team_page(admin, rep, domain))
+        team_page = seed_team_page(admin, rep, domain)
+        seed_brand(admin)
+        return Demo(admin, rep, domain, page, created=False, team_page=team_page)
 
     admin = tenants.create_tenant(
         company="Demo Company",
@@ -134,7 +143,24 @@ def seed_demo() -> Demo:
     db.session.flush()
     page = seed_default_page(rep, domain)
     seed_team_template(admin)
-    return Demo(admin, rep, domain, page, created=True, team_page=seed_team_page(admin, rep, domain))
+    team_page = seed_team_page(admin, rep, domain)
+    seed_brand(admin)
+    return Demo(admin, rep, domain, page, created=True, team_page=team_page)
+
+
+def seed_brand(admin: User) -> None:
+    """The demo company's logo and colour, and a photo and headline for each demo rep, set once (what an
+    admin or rep changed later is kept)."""
+    tenant = admin.tenant
+    if not tenant.brand_logo and not tenant.brand_color:
+        brand.update_brand(
+            tenant, admin, name=tenant.name, color=demo_images.DEMO_COLOR, logo=demo_images.logo(tenant.name)
+        )
+    for email, look in demo_images.REP_PORTRAITS.items():
+        user = tenants.get_user_for_email(email)
+        if user is not None and user.photo is None:
+            headline = DEMO_HEADLINES.get(email, "")
+            brand.update_public_profile(user, headline=headline, photo=demo_images.portrait(**look))
 
 
 def seed_team_page(admin: User, rep: User, domain: Domain) -> SchedulingPage:

@@ -121,6 +121,10 @@ class DuplicateEmail(CrmError):
         self.existing = existing
 
 
+class BrandError(CodedError):
+    """An uploaded brand image or a brand setting refused (issue 14)."""
+
+
 # --- The one table ------------------------------------------------------------------------------------------
 
 MESSAGES: dict[str, str] = {
@@ -205,4 +209,12 @@ MESSAGES: dict[str, str] = {
     "not_allowed": N_("Your role does not allow this. Ask an admin of your account."),
     "wrong_password": N_("That is not your current password."),
     "contact_email_taken": N_("Another contact already has this email."),
+    # Brand: the company's logo, favicon and colour, the rep's photo (E4)
+    "image_empty": N_("Choose an image file to upload."),
+    "image_too_large": N_("The file is larger than %(limit)s MB; upload a smaller PNG or JPEG."),
+    "image_type": N_("Upload a PNG or JPEG image (SVG, GIF and other formats are not accepted)."),
+    "image_too_many_pixels": N_("The image is too large; use one of at most %(max)s pixels on each side."),
+    "image_too_small": N_("The image is too small; use one of at least %(min)s pixels on each side."),
+    "image_unreadable": N_("This image is damaged or incomplete; export it again and upload the new file."),
+    "brand_color": N_("Enter a colour as # and six hexadecimal digits, like #0b57d0."),
 }

@@ -1,5 +1,6 @@
 """Every feature's models, imported once so alembic and the tests see the whole schema."""
 
+from app.brand.models import BrandImage
 from app.crm.models import Contact, Meeting, MeetingContact, Task
 from app.emails.models import EmailTemplate, SentEmail
 from app.mail.models import OutboxMessage
@@ -20,6 +21,7 @@ __all__ = [
     "Booking",
     "BookingAttempt",
     "BookingHold",
+    "BrandImage",
     "BusyBlock",
     "Calendar",
     "CalendarConnection",

@@ -26,6 +26,13 @@ class Tenant(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(sa.String(120))
     # P4, for the whole tenant: an admin switches every scheduling page off (and back on, unchanged).
     pages_disabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The brand (E4, D2) its public pages, emails and widget show; app/brand/services.py:brand_for reads it.
+    # The images are named by their content hash ("<sha256>.png", rows of brand_images): the page builds
+    # their immutable URLs from this row alone, with no join and no query for the image.
+    brand_name: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
+    brand_color: Mapped[str | None] = mapped_column(sa.String(7))
+    brand_logo: Mapped[str | None] = mapped_column(sa.String(80))
+    brand_favicon: Mapped[str | None] = mapped_column(sa.String(80))
 
     users: Mapped[list["User"]] = relationship(back_populates="tenant", order_by="User.id")
     domains: Mapped[list["Domain"]] = relationship(back_populates="tenant", order_by="Domain.hostname")
@@ -73,6 +80,10 @@ class User(UserMixin, TenantOwnedMixin, TimestampMixin, db.Model):
     working_hours: Mapped[list | None] = mapped_column(JSONType)
     time_off: Mapped[list] = mapped_column(JSONType, default=list, server_default="[]")
     daily_meeting_limit: Mapped[int | None] = mapped_column()
+    # Shown beside the rep's name on their scheduling pages: a photo (a brand_images file name, as the
+    # tenant's logo) and one line about them ("Helps teams of 5-50 choose a plan").
+    photo: Mapped[str | None] = mapped_column(sa.String(80))
+    headline: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
 
     tenant: Mapped[Tenant] = relationship(back_populates="users")
 

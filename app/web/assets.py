@@ -32,6 +32,7 @@ SOURCES = {
     "app.js": "static/js/app.js",
     "booking.js": "static/js/booking.js",
     "copy.js": "static/js/copy.js",
+    "favicon.svg": "static/img/favicon.svg",
     "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
 }
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -18,6 +18,7 @@ def test_pages_link_hashed_files_that_are_served_immutable(client):
         "/assets/app.css",
         "/assets/htmx.min.js",
         "/assets/app.js",
+        "/assets/favicon.svg",
     }
     for link in links:
         response = client.get(link)

@@ -109,6 +109,7 @@ def walk(app, monkeypatch, signed_in, queued) -> tuple[World, Client]:
             "provider": "google",
             "name": "htmx.min.js",
             "filename": "css/app.css",
+            "color": "0b57d0",
         }
         admin_id = admin.id
         db.session.commit()
