@@ -29,7 +29,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # Front-end files with content hashes in their names (app/web/assets.py): production serves these and needs
 # no npm at run time. Rebuilt when a source changes.
-ASSET_SOURCES := static/css/app.css static/js/app.js static/js/booking.js static/js/copy.js static/img/favicon.svg node_modules/.package-lock.json
+ASSET_SOURCES := static/css/app.css static/css/booking.css static/js/app.js static/js/booking.js static/js/copy.js static/img/favicon.svg node_modules/.package-lock.json
 static/dist/manifest.json: $(VENV)/.installed $(ASSET_SOURCES) app/web/assets.py
 	$(BIN)/python scripts/build_assets.py
 

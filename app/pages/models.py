@@ -243,6 +243,8 @@ class Booking(TenantOwnedMixin, TimestampMixin, db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str] = mapped_column(sa.Text, default="")
     rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the visitor moved it last (optional; told to the rep with the new time).
+    reschedule_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     # A group page's booking holds every member: the visitor's booking (owner: the organizer) and one
     # companion row a further member, pointing at it, so each member's time is held by the same exclusion
     # constraint as a personal booking.

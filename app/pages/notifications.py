@@ -193,6 +193,8 @@ def booking_rescheduled(
             "\n".join(_time_and_place(booking, when)),
             _("Previous time: %(when)s", when=before),
         ]
+        if booking.reschedule_reason:
+            body.append(_("Reason: %(reason)s", reason=booking.reschedule_reason))
         body += _rep_footer(booking)
         _send_rep(
             booking,

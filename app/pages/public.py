@@ -26,11 +26,12 @@ import base64
 import calendar
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -54,16 +55,22 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+from app.brand.services import brand_for
 from app.db import utcnow
 from app.emails import services as emails
 from app.errors import message as error_message
 from app.extensions import csrf, limiter
-from app.pages import availability, notifications, paths
+from app.pages import availability, notifications, paths, zones
 from app.pages import cache as page_cache
 from app.pages import services as pages
 from app.pages.links import booking_host, manage_url, page_url
 from app.pages.models import Booking, SchedulingPage
-from app.pages.public_forms import VisitorCancelForm, booking_form, question_field_name
+from app.pages.public_forms import (
+    VisitorCancelForm,
+    VisitorRescheduleForm,
+    booking_form,
+    question_field_name,
+)
 from app.web import errors as web_errors
 from app.web import limits, outage
 from app.web.forms import json_formdata, time_zone_names
@@ -225,27 +232,22 @@ def _weekday_names(locale: str) -> dict:
     return dict(babel_dates.get_day_names("abbreviated", context="stand-alone", locale=locale))
 
 
-def utc_offset(moment: datetime, zone: str) -> str:
-    offset = moment.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+utc_offset = zones.offset_label
 
 
-@cache
-def _zone_options_html() -> str:
-    return "".join(str(Markup('<option value="{0}">{0}</option>').format(name)) for name in time_zone_names())
-
-
-@lru_cache(maxsize=256)
 def zone_options(selected: str) -> Markup:
-    """Every IANA zone as <option>s, ``selected`` marked: one string made once per process and per zone
-    chosen, so a page does not loop over 600 names (nor escape them) on every request."""
-    html = _zone_options_html()
-    if selected in time_zone_names():
-        option = str(Markup('<option value="{0}">').format(selected))
-        html = html.replace(option, option[:-1] + " selected>", 1)
-    return Markup(html)  # noqa: S704 (made of escaped parts only)
+    """Every zone as a place with its offset (app/pages/zones.py), ``selected`` marked."""
+    return zones.zone_options(selected, _locale(), utcnow())
+
+
+def zone_place(zone: str) -> str:
+    """ "Warsaw, Poland" for ``Europe/Warsaw``, in the visitor's language."""
+    return zones.place_name(zone, _locale())
+
+
+def absolute_url(path: str) -> str:
+    """``path`` on this request's host, for link previews (Open Graph needs absolute addresses)."""
+    return external_url(g.host, path)
 
 
 @bp.context_processor
@@ -257,6 +259,10 @@ def _helpers() -> dict:
         "format_month": format_month,
         "utc_offset": utc_offset,
         "zone_options": zone_options,
+        "zone_place": zone_place,
+        "absolute_url": absolute_url,
+        "timedelta": timedelta,
+        "zone_info": ZoneInfo,
         "weekday_names": lambda: _weekday_names(_locale()),
         "picker_view": picker_view,
     }
@@ -336,8 +342,8 @@ def picker_view(picker: Picker, nav, time_zone: str, mode: str) -> dict:
     times = []
     for slot in picker.day_slots:
         iso, when = slot.isoformat(), format_when(slot, time_zone)
-        if mode == "reschedule":
-            label, link = _("Move the meeting to %(time)s", time=when), ""
+        if mode == "reschedule":  # the link shows the new time and asks to confirm it
+            label, link = _("Move the meeting to %(time)s", time=when), nav(start=iso)
         else:
             label, link = _("Book %(time)s", time=when), nav(start=iso)
         times.append(SlotButton(slot, iso, format_time(slot, time_zone), label, link))
@@ -541,6 +547,9 @@ def _page_nav(page: SchedulingPage, time_zone: str, minutes: int):
 
 def _page_context(page: SchedulingPage, **context) -> dict:
     g.noindex = page.hide_from_search
+    context.setdefault("brand", brand_for(page.owner.tenant))
+    # A day the visitor picked (not the first free one shown by default): its first time takes the focus.
+    context.setdefault("day_chosen", bool(request.args.get("day")))
     if "time_zone" in context:
         context.setdefault("nav", _page_nav(page, context["time_zone"], context["duration"]))
     if context.get("start") is not None:
@@ -793,7 +802,8 @@ def _taken_answer(page: SchedulingPage, form, error: pages.PagesError, as_json: 
     if alternatives:
         zone = ZoneInfo(context["time_zone"])
         offered = [start.astimezone(zone) for start in alternatives[:MAX_ALTERNATIVES]]
-        return _render_page(page, 409, alternatives=offered, message=error.message, **context)
+        by_day = [(day, list(starts)) for day, starts in itertools.groupby(offered, key=lambda s: s.date())]
+        return _render_page(page, 409, alternatives=by_day, message=error.message, **context)
     picker = build_picker(slots_for, context["time_zone"], now, None, day)
     context.pop("form")
     context.pop("start")
@@ -965,6 +975,7 @@ def _booking_context(booking: Booking, token: str, now: datetime, **context) -> 
         "booking": booking,
         "token": token,
         "page": page,
+        "brand": brand_for(booking.owner.tenant),
         "time_zone": _booking_zone(booking),
         "now": now,
         "can_change": booking.is_confirmed and booking.start_at > now and page is not None,
@@ -1058,11 +1069,19 @@ def reschedule(token: str):
     else:
         paused = pages.booking_paused_reason(page) is not None
     status, posted_day = 200, None
+    slots_for = _slots_for(page, time_zone, now, booking.end_at - booking.start_at, except_booking=booking)
     if request.method == "POST":
+        form = VisitorRescheduleForm(meta={"csrf": False})  # CSRFProtect has checked the token already
+        context["reason"] = form.reason.data or ""
         try:
-            start = pages.parse_start(request.form.get("start") or "")
+            start = pages.parse_start(form.start.data or "")
             posted_day = start.astimezone(ZoneInfo(time_zone)).date()
-            pages.reschedule_booking(booking, start, token, now=now)
+            if not form.validate():
+                context["errors"] = {"reason": " ".join(str(error) for error in form.reason.errors)}
+                return render_template(
+                    "booking/reschedule_confirm.html", new_start=start, paused=False, **context
+                ), 422
+            pages.reschedule_booking(booking, start, token, now=now, reason=context["reason"])
         except pages.BookingPaused:  # the attempt is kept (committed) and the rep told, hourly at most
             paused, status = True, 503
         except pages.PageUnavailable:
@@ -1073,6 +1092,19 @@ def reschedule(token: str):
             context["errors"], status = {error.field or "start": error.message}, 422
         else:
             return redirect(manage_url(booking, token), 303)
+    elif not paused and request.args.get("start"):
+        # A time picked: show it beside the current one and ask to confirm (with an optional reason).
+        try:
+            start = pages.parse_start(request.args["start"])
+        except pages.PagesError as error:
+            context["errors"], status = {"start": error.message}, 422
+        else:
+            posted_day = start.astimezone(ZoneInfo(time_zone)).date()
+            if start in slots_for(posted_day, 1):
+                return render_template(
+                    "booking/reschedule_confirm.html", new_start=start, paused=False, reason="", **context
+                )
+            context["message"] = _("That time is no longer free; please pick another.")
     if paused:
         return render_template("booking/reschedule.html", paused=True, **context), status
     try:
@@ -1082,7 +1114,6 @@ def reschedule(token: str):
         context["errors"][error.field] = error.message
         month = day = None
         status = 422
-    slots_for = _slots_for(page, time_zone, now, booking.end_at - booking.start_at, except_booking=booking)
     tz = time_zone if request.values.get("tz") else None
 
     def nav(**params) -> str:
@@ -1090,6 +1121,11 @@ def reschedule(token: str):
         path = f"/meetings/booking/{token}/reschedule"
         return f"{path}?{urlencode(query)}" if query else path
 
-    context.update(picker=build_picker(slots_for, time_zone, now, month, day), nav=nav, mode="reschedule")
+    context.update(
+        picker=build_picker(slots_for, time_zone, now, month, day),
+        nav=nav,
+        mode="reschedule",
+        day_chosen=bool(request.args.get("day")),
+    )
     template = "booking/_slots.html" if is_fragment_request() else "booking/reschedule.html"
     return render_template(template, paused=False, **context), status

@@ -168,3 +168,9 @@ class VisitorCancelForm(TerminForm):
         filters=[strip],
         validators=[Length(max=ANSWER_MAX, message=_l("At most %(max)d characters.", max=ANSWER_MAX))],
     )
+
+
+class VisitorRescheduleForm(VisitorCancelForm):
+    """The new time the visitor confirmed, and their optional reason for the rep."""
+
+    start = HiddenField()

@@ -1373,8 +1373,11 @@ def offers_length(page: SchedulingPage, length: timedelta) -> bool:
     return length in page_rules(page).durations
 
 
-def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: datetime) -> Booking:
-    """Move the booking to ``start`` on its page (same length): booking, meeting and calendar event."""
+def reschedule_booking(
+    booking: Booking, start: datetime, token: str, *, now: datetime, reason: str = ""
+) -> Booking:
+    """Move the booking to ``start`` on its page (same length): booking, meeting and calendar event.
+    ``reason`` (optional, the visitor's) is kept on the booking for the rep's email."""
     page = booking.page
     if page is None:
         raise PagesError("booking_page_gone")
@@ -1402,6 +1405,7 @@ def reschedule_booking(booking: Booking, start: datetime, token: str, *, now: da
         for row in (booking, *booking.companions):
             row.start_at, row.end_at = start, start + length
         booking.rescheduled_at = now
+        booking.reschedule_reason = reason.strip()
         if meeting is not None:
             meeting.start_at, meeting.end_at = booking.start_at, booking.end_at
             meeting.sequence += 1

@@ -29,6 +29,7 @@ MANIFEST = "manifest.json"
 # logical name -> where it comes from (relative to the repository; node_modules/ is npm's)
 SOURCES = {
     "app.css": "static/css/app.css",
+    "booking.css": "static/css/booking.css",
     "app.js": "static/js/app.js",
     "booking.js": "static/js/booking.js",
     "copy.js": "static/js/copy.js",

@@ -75,8 +75,11 @@ def test_prospect_books_on_a_custom_domain_and_the_rep_sees_it_in_crm_and_defaul
     expect(visitor.locator("#page-title")).to_have_text("Intro call")
     expect(visitor.locator("select#tz")).to_have_value("America/Los_Angeles")
 
-    # They switch to New York (the select applies itself; the button is there without JavaScript).
-    visitor.locator("select#tz").select_option("America/New_York")
+    # They switch to New York: searched by city, applied at once (the list and its button are there
+    # without JavaScript).
+    search = visitor.get_by_role("combobox", name="Time zone")
+    search.fill("New York")
+    visitor.get_by_role("option", name=re.compile(r"^New York, United States")).click()
     expect(visitor).to_have_url(re.compile(r"tz=America%2FNew_York"))
     expect(visitor.locator("select#tz")).to_have_value("America/New_York")
 
@@ -186,11 +189,14 @@ def test_prospect_books_on_a_custom_domain_and_the_rep_sees_it_in_crm_and_defaul
     new_day = other_day.get_attribute("data-day")
     other_day.click()
     expect(visitor.locator("#slot-picker a.day[aria-current=date]")).to_have_attribute("data-day", new_day)
-    new_slot = visitor.locator("form#reschedule-form button.slot[name=start]").first
+    new_slot = visitor.locator("#day-slots a.slot[data-start]").first
     expect(new_slot).to_be_visible()
     new_start = datetime.fromisoformat(new_slot.get_attribute("data-start"))
     assert new_start.astimezone(ZoneInfo("America/New_York")).date().isoformat() != booked_day
     new_slot.click()
+    # Nothing moves until the new time is confirmed.
+    expect(visitor.locator("#current-when")).to_have_text(booked_when)
+    visitor.locator("button#confirm-reschedule").click()
 
     expect(visitor.locator("#booking-status")).to_have_attribute("data-status", "confirmed")
     expect(visitor.locator("#booking-when")).not_to_have_text(booked_when)

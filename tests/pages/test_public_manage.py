@@ -178,30 +178,73 @@ def test_cancel_needs_the_forms_token_and_a_short_reason(app, site, client):
     assert snapshot(app) == before
 
 
-def test_reschedule_offers_times_around_its_own_and_moves_it(app, site, client):
+def test_reschedule_offers_times_around_its_own_then_asks_to_confirm_the_new_one(app, site, client):
     path = book(client, site.intro_path)
     picker = client.get(f"{path}/reschedule?day=2030-01-07")
 
     assert picker.status_code == 200
     body = picker.get_data(as_text=True)
-    assert 'id="reschedule-form"' in body
-    starts = re.findall(r'name="start" value="([^"]+)"', body)
+    starts = re.findall(r'class="slot" data-start="([^"]+)"', body)
     # Its own time counts as free: the visitor may keep it or move it by a slot either way.
     assert "2030-01-07T10:00:00+01:00" in starts
     assert "2030-01-07T09:30:00+01:00" in starts
     assert "2030-01-07T10:30:00+01:00" in starts
+    assert "<form" not in body.split('id="day-slots"')[1].split("</section>")[0]  # links: nothing moves yet
+
+    # A time picked: the current one and the new one, and a form to confirm with an optional reason.
+    confirm = client.get(f"{path}/reschedule", query_string={"start": "2030-01-08T15:00:00+01:00"})
+    assert confirm.status_code == 200
+    page = confirm.get_data(as_text=True)
+    assert 'id="reschedule-form"' in page
+    assert "Monday, January 7, 2030" in page.split('id="current-when"')[1].split("</dd>")[0]
+    assert "Tuesday, January 8, 2030" in page.split('id="new-when"')[1].split("</dd>")[0]
+    assert 'name="reason"' in page
+    assert the_booking(app).start_at.isoformat() == "2030-01-07T09:00:00+00:00"  # nothing moved
 
     response = client.post(
-        f"{path}/reschedule", data={"csrf_token": csrf_of(picker), "start": "2030-01-08T15:00:00+01:00"}
+        f"{path}/reschedule",
+        data={"csrf_token": csrf_of(confirm), "start": "2030-01-08T15:00:00+01:00", "reason": "A clash."},
     )
 
     assert response.status_code == 303
     booking = the_booking(app)
     assert booking.start_at.isoformat() == "2030-01-08T14:00:00+00:00"
     assert booking.rescheduled_at == NOW
+    assert booking.reschedule_reason == "A clash."
     with app.app_context():
         assert db.session.get(Booking, booking.id).meeting.start_at == booking.start_at
-    assert "Tuesday, January 8, 2030" in client.get(path).get_data(as_text=True)
+    shown = client.get(path).get_data(as_text=True)
+    assert "Tuesday, January 8, 2030" in shown
+    assert 'data-state="rescheduled"' in shown
+    assert "Your meeting is rescheduled" in shown
+
+
+def test_confirming_a_time_taken_meanwhile_shows_the_times_again(app, site, client):
+    path = book(client, site.intro_path)
+    book(client, site.intro_path, start="2030-01-07T12:00:00+01:00", email="other@example.org")
+    response = client.get(f"{path}/reschedule", query_string={"start": "2030-01-07T12:00:00+01:00"})
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert 'id="reschedule-form"' not in body
+    assert 'id="slot-message"' in body
+    assert 'data-day="2030-01-07"' in body
+    bad = client.get(f"{path}/reschedule", query_string={"start": "soon"})
+    assert bad.status_code == 422
+    assert "start" in error_fields(bad)
+
+
+def test_a_reschedule_reason_too_long_is_refused_and_nothing_moves(app, site, client):
+    path = book(client, site.intro_path)
+    confirm = client.get(f"{path}/reschedule", query_string={"start": "2030-01-08T15:00:00+01:00"})
+    before = snapshot(app)
+    response = client.post(
+        f"{path}/reschedule",
+        data={"csrf_token": csrf_of(confirm), "start": "2030-01-08T15:00:00+01:00", "reason": "x" * 2001},
+    )
+    assert response.status_code == 422
+    assert error_fields(response) == {"reason"}
+    assert 'id="reschedule-form"' in response.get_data(as_text=True)
+    assert snapshot(app) == before
 
 
 def test_reschedule_month_navigation_swaps_the_fragment(site, client):
@@ -215,8 +258,7 @@ def test_reschedule_month_navigation_swaps_the_fragment(site, client):
 def test_reschedule_onto_a_taken_or_bad_time_is_refused(app, site, client):
     path = book(client, site.intro_path)
     book(client, site.intro_path, start="2030-01-07T12:00:00+01:00", email="other@example.org")
-    picker = client.get(f"{path}/reschedule")
-    token = csrf_of(picker)
+    token = csrf_of(client.get(f"{path}/cancel"))  # the picker's times are links: no form, no token
     before = snapshot(app)
 
     taken = client.post(
@@ -237,7 +279,7 @@ def test_reschedule_onto_a_taken_or_bad_time_is_refused(app, site, client):
 
 def test_reschedule_while_paused_is_503_and_records_the_attempt(app, site, client):
     path = book(client, site.intro_path)
-    picker = client.get(f"{path}/reschedule")
+    picker = client.get(f"{path}/reschedule", query_string={"start": "2030-01-08T15:00:00+01:00"})
     make_inactive_calendar(app, site.acme_rep_id)
 
     assert 'id="booking-paused"' in client.get(f"{path}/reschedule").get_data(as_text=True)
