@@ -91,9 +91,6 @@ def defaults(instance_path: str) -> dict:
         "SMTP_TIMEOUT": 20,
         "MAIL_FROM": "Termin <no-reply@termin.localhost>",
         "MAIL_DIR": None,
-        # Sales emails a rep may send from contacts' records in any hour (app/emails): a guard against a
-        # runaway script or a stolen session mailing the whole CRM through the company's sender.
-        "SALES_EMAILS_PER_HOUR": 60,
         # A sync claim not renewed for this long means no worker has been able to finish it (none running?):
         # the health probe says so on the calendar ("sync did not finish"). A job RQ lists as queued this
         # long, but found in no queue, was lost with part of Redis and is queued again.
@@ -151,6 +148,9 @@ def defaults(instance_path: str) -> dict:
         "RATELIMIT_VISITOR_MAIL": "10 per day",
         # Anonymous reads of scheduling pages and slots.json, per client address over every page.
         "RATELIMIT_PUBLIC_READ_IP": "300 per minute",
+        # Sales emails one rep may send from contacts' records (app/emails): a guard against a runaway
+        # script or a stolen session mailing the whole CRM through the company's sender.
+        "RATELIMIT_SALES_EMAIL": "60 per hour",
     }
 
 
