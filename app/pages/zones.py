@@ -39,6 +39,8 @@ def places(locale: str) -> tuple[tuple[str, str], ...]:
     names = Locale.parse(locale).territories
     found = []
     for zone in time_zone_names():
+        if zone != "UTC" and (zone not in territories or zone.startswith("Etc/")):
+            continue  # an old alias (US/Eastern, Poland, Europe/Kiev) or Etc/GMT+5: its canonical zone is listed
         try:
             city = get_timezone_location(ZoneInfo(zone), locale, return_city=True)
         except (LookupError, ValueError):
@@ -64,7 +66,12 @@ def _marked(selected: str, locale: str, bucket: int) -> Markup:
     html = _options(locale, bucket)
     if selected in time_zone_names():
         option = f'<option value="{escape(selected)}">'
-        html = html.replace(option, option[:-1] + " selected>", 1)
+        if option in html:
+            html = html.replace(option, option[:-1] + " selected>", 1)
+        else:  # an alias still accepted in links (?tz=US/Eastern): offered first, as it was asked
+            moment = datetime.fromtimestamp(bucket * BUCKET_SECONDS, UTC)
+            label = f"{selected} ({offset_label(moment, selected)})"
+            html = str(Markup('<option value="{0}" selected>{1}</option>').format(selected, label)) + html
     return Markup(html)  # noqa: S704 (made of escaped parts only)
 
 

@@ -182,10 +182,19 @@
 
   // htmx does not focus `autofocus` elements it swaps in on every version: do it here, once settled.
   document.body.addEventListener("htmx:afterSettle", (event) => {
-    const target = event.detail && event.detail.target;
-    if (!target || target.id !== "slot-picker") return;
+    const swapped = event.detail && event.detail.target;
+    if (!swapped || swapped.id !== "slot-picker") return;
+    const target = document.getElementById("slot-picker");  // outerHTML: the event names the old element
+    if (!target) return;
     const first = target.querySelector(".slots a.slot[autofocus]");
-    if (first) first.focus();
+    if (!first) return;
+    first.focus({ preventScroll: true });
+    const box = first.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) {
+      // Stacked on a phone: bring the day's times up, with their heading.
+      const day = target.querySelector("#day-slots") || first;
+      day.scrollIntoView({ block: "start" });
+    }
   });
 
   const summary = document.getElementById("error-summary");

@@ -106,6 +106,7 @@ def test_the_branded_page_side_by_side_on_a_desktop(live, browser):
         "content", re.compile(rf"^http://{re.escape(DOMAIN)}:\d+/brand/[0-9a-f]{{64}}\.png$")
     )
 
+    _shot(visitor, "desktop-month")
     # Side by side: details | month | times, their tops in one band, all within 1280 x 800.
     info, month, times = (
         _box(visitor, ".scheduler-info"),
@@ -119,7 +120,6 @@ def test_the_branded_page_side_by_side_on_a_desktop(live, browser):
         assert box["y"] + box["height"] <= DESKTOP["height"], box
     assert visitor.evaluate("document.documentElement.scrollHeight") <= DESKTOP["height"]
     assert visitor.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
-    _shot(visitor, "desktop-month")
 
     # The keyboard: focus another day, Enter; the focus lands on that day's first time.
     other = visitor.locator("#slot-picker a.day[data-day]:not([aria-current])").first
