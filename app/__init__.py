@@ -10,6 +10,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import cli, logs, models  # noqa: F401  (models: every model is mapped before the first query)
 from app import config as config_module
+from app.chat.views import bp as chat_bp
+from app.chat.widget import bp as chat_widget_bp
 from app.crm.views import bp as crm_bp
 from app.domains.tls import bp as tls_bp
 from app.domains.views import bp as domains_bp
@@ -101,6 +103,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(domains_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(booking_bp)
+    app.register_blueprint(chat_bp)
+    app.register_blueprint(chat_widget_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(assets_bp)
     app.register_blueprint(health_bp)

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from app import demo_calendar
+from app.chat import services as chat
 from app.crm import services as crm
 from app.db import utcnow
 from app.emails import services as emails
@@ -105,6 +106,7 @@ def seed_demo() -> Demo:
         # A demo seeded before it had a page (a team page, a template) gets one now.
         page = seed_default_page(rep, domain)
         seed_team_template(admin)
+        seed_chat(admin, rep, page)
         return Demo(admin, rep, domain, page, created=False, team_page=seed_team_page(admin, rep, domain))
 
     admin = tenants.create_tenant(
@@ -134,7 +136,28 @@ def seed_demo() -> Demo:
     db.session.flush()
     page = seed_default_page(rep, domain)
     seed_team_template(admin)
+    seed_chat(admin, rep, page)
     return Demo(admin, rep, domain, page, created=True, team_page=seed_team_page(admin, rep, domain))
+
+
+def seed_chat(admin: User, rep: User, page: SchedulingPage) -> None:
+    """The chat widget on, answered by Rita, offering her default page; settings an admin saved are kept."""
+    if chat.find_settings(admin.tenant) is not None:
+        return
+    chat.update_settings(
+        admin.tenant,
+        admin,
+        chat.WidgetSettings(
+            enabled=True,
+            welcome_message="Hi! Ask us anything about Demo Company, or book a call.",
+            color=None,
+            position="right",
+            language="en",
+            booking_page_id=page.id if page.is_default else None,
+            ask_email_after_seconds=60,
+            member_ids=(rep.id,),
+        ),
+    )
 
 
 def seed_team_page(admin: User, rep: User, domain: Domain) -> SchedulingPage:
