@@ -26,8 +26,8 @@
 
   var host = document.createElement("div");
   host.setAttribute("data-termin-chat", "");
-  // A shadow root keeps the site's CSS off the launcher and ours off the site.
-  var root = host.attachShadow ? host.attachShadow({ mode: "closed" }) : host;
+  // A shadow root (open, so assistive tools and tests reach the button) keeps the site's CSS off the launcher and ours off the site.
+  var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
   var side = config.position === "left" ? "left" : "right";
   var style = document.createElement("style");
   style.textContent =

@@ -255,7 +255,9 @@ def test_a_booking_through_the_chats_link_shows_in_the_conversation_and_on_the_c
     assert "Meeting booked:" in inbox
     assert f"/crm/contacts/{booking.contact_id}" in inbox
     record = rep.get(f"/crm/contacts/{booking.contact_id}").get_data(as_text=True)
-    assert "Product demo" in record or "Vera" in record
+    assert f'data-conversation-id="{conversation_id}"' in record
+    assert "Meeting booked:" in record
+    assert "Product demo" in record  # the meeting the booking logged on the contact
 
 
 def test_a_ref_of_another_tenants_conversation_links_nothing(app, chatroom, make_client):
