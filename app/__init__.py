@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import cli, logs, models  # noqa: F401  (models: every model is mapped before the first query)
 from app import config as config_module
+from app import timefmt as timefmt_module
 from app.chat.views import bp as chat_bp
 from app.chat.widget import bp as chat_widget_bp
 from app.crm.views import bp as crm_bp
@@ -155,6 +156,7 @@ def babel_languages() -> list[str]:
 
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(get_locale=get_locale, time_zone_names=time_zone_names)
+    timefmt_module.register(app)
 
     @app.template_filter("when")
     def when(value) -> str:

@@ -91,9 +91,6 @@ def defaults(instance_path: str) -> dict:
         "SMTP_TIMEOUT": 20,
         "MAIL_FROM": "Termin <no-reply@termin.localhost>",
         "MAIL_DIR": None,
-        # Sales emails a rep may send from contacts' records in any hour (app/emails): a guard against a
-        # runaway script or a stolen session mailing the whole CRM through the company's sender.
-        "SALES_EMAILS_PER_HOUR": 60,
         # A sync claim not renewed for this long means no worker has been able to finish it (none running?):
         # the health probe says so on the calendar ("sync did not finish"). A job RQ lists as queued this
         # long, but found in no queue, was lost with part of Redis and is queued again.
@@ -159,6 +156,9 @@ def defaults(instance_path: str) -> dict:
         # how recently a member must have had the Inbox open to count as online.
         "CHAT_POLL_SECONDS": 2,
         "CHAT_ONLINE_MINUTES": 5,
+        # Sales emails one rep may send from contacts' records (app/emails): a guard against a runaway
+        # script or a stolen session mailing the whole CRM through the company's sender.
+        "RATELIMIT_SALES_EMAIL": "60 per hour",
     }
 
 

@@ -10,7 +10,9 @@ placeholders. The classes stay per feature, so views catch what they can answer 
 ``BookingPaused`` a 503) and services keep raising their own family.
 """
 
-from flask_babel import gettext
+from datetime import datetime
+
+from flask_babel import format_datetime, gettext
 
 
 def N_(message: str) -> str:
@@ -38,8 +40,13 @@ class CodedError(Exception):
 
 
 def message(code: str, **params) -> str:
-    """The message of ``code`` in the current language; Flask-Babel fills ``params`` after translating."""
-    return gettext(MESSAGES[code], **params)
+    """The message of ``code`` in the current language; Flask-Babel fills ``params`` after translating. A
+    datetime among them is written in the reader's zone and language (a time a rep can send again)."""
+    shown = {
+        name: format_datetime(value, "short") if isinstance(value, datetime) else value
+        for name, value in params.items()
+    }
+    return gettext(MESSAGES[code], **shown)
 
 
 # --- The families -------------------------------------------------------------------------------------------
@@ -123,6 +130,23 @@ class DuplicateEmail(CrmError):
 
 class ChatError(CodedError):
     """A chat message, setting or action refused (422 unless the view says otherwise)."""
+
+
+class EmailsError(CodedError):
+    """A sales email template or email refused (P3, D3): 422 unless a subclass says otherwise."""
+
+
+class TemplateLocked(EmailsError):
+    """The actor may use this template but not change it (a rep and a team template): 403."""
+
+    def __init__(self):
+        super().__init__("email_team_templates_admins_only")
+
+
+class SendLimitReached(EmailsError):
+    """The rep has sent as many emails as ``RATELIMIT_SALES_EMAIL`` allows for now: 429."""
+
+    default_field = "form"
 
 
 # --- The one table ------------------------------------------------------------------------------------------
@@ -215,4 +239,42 @@ MESSAGES: dict[str, str] = {
     "not_allowed": N_("Your role does not allow this. Ask an admin of your account."),
     "wrong_password": N_("That is not your current password."),
     "contact_email_taken": N_("Another contact already has this email."),
+    # Sales email templates and emails (P3, D3)
+    "email_name_required": N_("Give the template a name."),
+    "email_subject_required": N_("Write a subject."),
+    "email_subject_line_break": N_("The subject must be one line: remove the line breaks."),
+    "email_body_required": N_("Write the email's text."),
+    "email_too_long": N_("At most %(max)d characters."),
+    "email_unknown_token": N_(
+        "%(token)s is not a token Termin knows. Use the contact's or your fields, or Insert meeting link."
+    ),
+    "email_no_default_page": N_(
+        "You have no default scheduling page, so {{ meeting_link }} leads nowhere. Make one of your pages "
+        "the default, or insert a link to a particular page."
+    ),
+    "email_page_gone": N_(
+        "%(token)s names a scheduling page you no longer have. Insert the meeting link again to pick one of "
+        "your pages."
+    ),
+    "email_pages_off": N_(
+        "Scheduling pages are switched off, so a meeting link would lead to a page that cannot be booked. "
+        "Switch them on in Scheduling pages, or send the email without the link."
+    ),
+    "email_team_page_not_member": N_(
+        "%(token)s links to the team page “%(title)s”, which you are no longer a member of. Insert the "
+        "meeting link again to pick one of your pages."
+    ),
+    "email_team_page_off": N_(
+        "%(token)s links to the team page “%(title)s”, which cannot be booked now (it is switched off or "
+        "every member is paused). Pick another page, or send the email without the link."
+    ),
+    "email_no_address": N_("This contact has no email address. Add one to the contact first."),
+    "email_send_limit": N_(
+        "You have sent %(amount)d emails recently, the most Termin sends for one person. You can send again "
+        "from %(retry_at)s."
+    ),
+    "email_team_templates_admins_only": N_(
+        "Only an admin can change the team's templates. Duplicate it to make your own."
+    ),
+    "email_not_found": N_("There is nothing at this address."),
 }

@@ -35,14 +35,19 @@ class _EmailText(FlaskForm):
     # *Insert meeting link*: "" is "my default page" ({{ meeting_link }}), else a page id of the user's.
     link_page = SelectField(_l("Meeting link to"), choices=[], validate_choice=False)
 
-    def set_link_choices(self, pages, default_label) -> None:
-        self.link_page.choices = [("", default_label)] + [(str(page.id), page.title) for page in pages]
+    def set_link_choices(self, own, team, labels: dict[str, str]) -> None:
+        """The user's pages, then, grouped apart, the team pages they are a member of. ``labels``: "default"
+        (the default page's choice), "own" and "team" (the groups' names)."""
+        mine = [("", labels["default"])] + [(str(page.id), page.title) for page in own]
+        theirs = [(str(page.id), page.title) for page in team]
+        self.link_page.choices = {labels["own"]: mine, labels["team"]: theirs} if team else mine
+        self._link_ids = {str(page.id) for page in (*own, *team)}
         if not self.link_page.data:
             self.link_page.data = ""  # the default page is preselected (P3)
 
     def link_page_id(self) -> int | None:
         value = self.link_page.data or ""
-        return int(value) if value.isdigit() and value in {c[0] for c in self.link_page.choices} else None
+        return int(value) if value in getattr(self, "_link_ids", set()) else None
 
 
 class TemplateForm(_EmailText):

@@ -3,53 +3,47 @@
 Services flush; the view that called them commits. Every read of a tenant's rows takes the tenant, and a
 template is visible to a user only when it is the team's or their own (``get_template``).
 
-Refusals are ``EmailsError`` with a ``code`` (worded, translated, by ``app/emails/messages.py``), the
-``field`` at fault and the ``params`` the message needs; ``NotAllowed`` is a rep touching a team template.
+Refusals are ``EmailsError`` (app/errors.py, worded in its one MESSAGES table) with a ``code``, the
+``field`` at fault and the ``params`` the message needs; ``TemplateLocked`` is a rep touching a team
+template, ``SendLimitReached`` a rep past ``RATELIMIT_SALES_EMAIL``.
 
 Meeting links (``render``'s tokens) are resolved when an email is composed for sending: the sender's default
 page for ``{{ meeting_link }}``, the page with that id for ``{{ meeting_link:<id> }}``, which must be the
-sender's. A page that is gone, or pages switched off (P4), is refused then, so no email goes out with a dead
-link. The URL is the page's current one (``pages.links.page_url``) plus ``?ref=<the email's ref>``; a later
-slug or domain change 301s it to the new place with the query kept, so the ref still arrives.
+sender's own or a team page (round robin, group) the sender is a member of. A page that is gone, a team page
+the sender left, pages switched off (P4) or a team page nobody can be booked on is refused then, so no email
+goes out with a dead link. The URL is the page's current one (``pages.links.page_url``) plus
+``?ref=<the email's ref>``; a later slug or domain change 301s it to the new place with the query kept, so
+the ref still arrives, and a booking through it records the email whichever member a team page gives it to.
 """
 
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from limits import parse_many
 from markupsafe import Markup
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.crm.models import Contact
 from app.emails import render
 from app.emails.models import BODY_MAX, NAME_MAX, SUBJECT_MAX, EmailTemplate, SentEmail
+from app.errors import EmailsError, SendLimitReached, TemplateLocked
 from app.extensions import db
 from app.mail import smtp
 from app.pages import links
 from app.pages import services as pages
-from app.pages.models import Booking, SchedulingPage
+from app.pages.models import Booking, PageMember, SchedulingPage
 from app.tenants.models import Tenant, User
+from app.web import limits
 
 REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16}$")
-RATE_WINDOW = timedelta(hours=1)
+SEND_LIMIT = "RATELIMIT_SALES_EMAIL"
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
 
-
-class EmailsError(Exception):
-    """A refusal: ``code`` names it (messages.py words it), ``field`` the input at fault."""
-
-    def __init__(self, code: str, field: str | None = None, **params):
-        super().__init__(code)
-        self.code = code
-        self.field = field
-        self.params = params
-
-
-class NotAllowed(EmailsError):
-    """The actor may use this template but not change it (a rep and a team template): 403."""
+__all__ = ["EmailsError", "SendLimitReached", "TemplateLocked"]  # what the views catch, re-exported
 
 
 # --- Templates ----------------------------------------------------------------------------------------------
@@ -111,27 +105,27 @@ def can_edit(actor: User, template: EmailTemplate) -> bool:
 def check_texts(subject: str, body: str) -> None:
     """What every subject and body must be, whoever writes it: bounded, a one-line subject, known tokens."""
     if not subject.strip():
-        raise EmailsError("subject_required", "subject")
+        raise EmailsError("email_subject_required", "subject")
     if _LINE_BREAK.search(subject):
-        raise EmailsError("subject_line_break", "subject")
+        raise EmailsError("email_subject_line_break", "subject")
     if len(subject) > SUBJECT_MAX:
-        raise EmailsError("too_long", "subject", max=SUBJECT_MAX)
+        raise EmailsError("email_too_long", "subject", max=SUBJECT_MAX)
     if not body.strip():
-        raise EmailsError("body_required", "body")
+        raise EmailsError("email_body_required", "body")
     if len(body) > BODY_MAX:
-        raise EmailsError("too_long", "body", max=BODY_MAX)
+        raise EmailsError("email_too_long", "body", max=BODY_MAX)
     for field, text in (("subject", subject), ("body", body)):
         unknown = render.scan(text).unknown
         if unknown:
-            raise EmailsError("unknown_token", field, token=unknown[0])
+            raise EmailsError("email_unknown_token", field, token=unknown[0])
 
 
 def _check_template(data: TemplateData) -> TemplateData:
     data = TemplateData(data.name.strip(), data.subject.strip(), data.body.strip())
     if not data.name:
-        raise EmailsError("name_required", "name")
+        raise EmailsError("email_name_required", "name")
     if len(data.name) > NAME_MAX:
-        raise EmailsError("too_long", "name", max=NAME_MAX)
+        raise EmailsError("email_too_long", "name", max=NAME_MAX)
     check_texts(data.subject, data.body)
     return data
 
@@ -139,7 +133,7 @@ def _check_template(data: TemplateData) -> TemplateData:
 def create_template(tenant: Tenant, actor: User, data: TemplateData, *, team: bool) -> EmailTemplate:
     """A personal template of the actor's, or (admins only) a team template."""
     if team and not actor.is_admin:
-        raise NotAllowed("team_admins_only")
+        raise TemplateLocked()
     data = _check_template(data)
     template = EmailTemplate(
         tenant_id=tenant.id,
@@ -157,7 +151,7 @@ def update_template(
     tenant: Tenant, actor: User, template: EmailTemplate, data: TemplateData
 ) -> EmailTemplate:
     if template.tenant_id != tenant.id or not can_edit(actor, template):
-        raise NotAllowed("team_admins_only")
+        raise TemplateLocked()
     data = _check_template(data)
     template.name, template.subject, template.body = data.name, data.subject, data.body
     db.session.flush()
@@ -174,14 +168,39 @@ def duplicate_template(tenant: Tenant, actor: User, template: EmailTemplate, *, 
 def delete_template(tenant: Tenant, actor: User, template: EmailTemplate) -> None:
     """Delete it; emails already sent from it keep their text (``sent_emails.template_id`` goes NULL)."""
     if template.tenant_id != tenant.id or not can_edit(actor, template):
-        raise NotAllowed("team_admins_only")
+        raise TemplateLocked()
     db.session.delete(template)
     db.session.flush()
 
 
-def link_choices(tenant: Tenant, user: User) -> list[SchedulingPage]:
-    """The pages *Insert meeting link* offers the user: theirs, the default first (P3)."""
-    return pages.list_pages(tenant, user)
+@dataclass(frozen=True)
+class LinkChoices:
+    """What *Insert meeting link* offers: the user's own pages (the default first, P3) and the team pages
+    (round robin, group) they are a member of."""
+
+    own: list[SchedulingPage]
+    team: list[SchedulingPage]
+
+
+def link_choices(tenant: Tenant, user: User) -> LinkChoices:
+    return LinkChoices(pages.list_pages(tenant, user), member_team_pages(tenant, user))
+
+
+def member_team_pages(tenant: Tenant, user: User) -> list[SchedulingPage]:
+    """The tenant's team pages ``user`` is a member of (paused or not), by title."""
+    return list(
+        db.session.scalars(
+            sa.select(SchedulingPage)
+            .join(PageMember, PageMember.page_id == SchedulingPage.id)
+            .where(
+                SchedulingPage.tenant_id == tenant.id,
+                SchedulingPage.kind != "one_on_one",
+                PageMember.tenant_id == tenant.id,
+                PageMember.user_id == user.id,
+            )
+            .order_by(SchedulingPage.title, SchedulingPage.id)
+        )
+    )
 
 
 def with_link(body: str, page_id: int | None) -> str:
@@ -224,13 +243,26 @@ def _link_page(tenant: Tenant, sender: User, page_id: int | None) -> SchedulingP
     if page_id is None:
         page = pages.default_page(tenant, sender)
         if page is None:
-            raise EmailsError("no_default_page", "body")
+            raise EmailsError("email_no_default_page", "body")
     else:
+        token = render.link_token(page_id)
         page = pages.get_page(tenant, page_id)
-        if page is None or page.owner_id != sender.id:
-            raise EmailsError("page_gone", "body", token=render.link_token(page_id))
+        if page is None or (not page.is_team and page.owner_id != sender.id):
+            raise EmailsError("email_page_gone", "body", token=token)
+        if page.is_team:
+            return _team_link_page(page, sender, token)
     if pages.unavailable_reason(page):
-        raise EmailsError("pages_off", "body")
+        raise EmailsError("email_pages_off", "body")
+    return page
+
+
+def _team_link_page(page: SchedulingPage, sender: User, token: str) -> SchedulingPage:
+    """A team page the sender may link to: they are still a member, and someone can still be booked on it."""
+    if not any(member.user_id == sender.id for member in page.members):
+        raise EmailsError("email_team_page_not_member", "body", token=token, title=page.title)
+    bookable = [m for m in page.members if not m.paused and m.user.is_active]
+    if pages.unavailable_reason(page) or not bookable:
+        raise EmailsError("email_team_page_off", "body", token=token, title=page.title)
     return page
 
 
@@ -238,9 +270,9 @@ def compose(tenant: Tenant, sender: User, contact: Contact, *, subject: str, bod
     """Fill the tokens for this contact and sender, meeting links built now; ``EmailsError`` when it cannot go
     out as it is (no address, an unknown token, a dead meeting link)."""
     if contact.tenant_id != tenant.id or sender.tenant_id != tenant.id:
-        raise EmailsError("not_found")
+        raise EmailsError("email_not_found")
     if not contact.email:
-        raise EmailsError("no_email", "to")
+        raise EmailsError("email_no_address", "to")
     check_texts(subject, body)
     link_urls = {}
     for page_id in sorted(render.scan(subject, body).links, key=lambda pid: -1 if pid is None else pid):
@@ -256,21 +288,20 @@ def compose(tenant: Tenant, sender: User, contact: Contact, *, subject: str, bod
 
 
 def _lock_sender(sender: User) -> None:
-    """Serialise one rep's sends, so two at once cannot both slip under the hourly limit."""
+    """Serialise one rep's sends, so two at once cannot both slip under the limit (the limiter's test and
+    count are two steps)."""
     db.session.execute(sa.select(User.id).where(User.id == sender.id).with_for_update())
 
 
-def _check_rate(sender: User, now: datetime) -> None:
-    limit = current_app.config["SALES_EMAILS_PER_HOUR"]
-    recent = list(
-        db.session.scalars(
-            sa.select(SentEmail.created_at)
-            .where(SentEmail.sender_id == sender.id, SentEmail.created_at > now - RATE_WINDOW)
-            .order_by(SentEmail.created_at)
+def _spend_one(sender: User) -> None:
+    """Count this email against the sender's ``RATELIMIT_SALES_EMAIL`` (Flask-Limiter's storage, like every
+    limit of the app); ``SendLimitReached`` with when they may send again when it is spent."""
+    key = str(sender.id)
+    if not limits.try_spend(SEND_LIMIT, "sales-email", key):
+        amount = min(item.amount for item in parse_many(current_app.config[SEND_LIMIT]))
+        raise SendLimitReached(
+            "email_send_limit", amount=amount, retry_at=limits.retry_at(SEND_LIMIT, "sales-email", key)
         )
-    )
-    if len(recent) >= limit:
-        raise EmailsError("rate_limited", "form", limit=limit, retry_at=recent[-limit] + RATE_WINDOW)
 
 
 def send(
@@ -290,10 +321,10 @@ def send(
     already used one is replaced by a fresh one.
     """
     _lock_sender(sender)
-    _check_rate(sender, now)
     if ref is None or not REF_PATTERN.match(ref) or get_by_ref(ref) is not None:
         ref = new_ref()
     composed = compose(tenant, sender, contact, subject=subject, body=body, ref=ref)
+    _spend_one(sender)  # after composing: an email refused for its content is not counted
     message = smtp.send_mail(
         tenant.id,
         to=composed.to,

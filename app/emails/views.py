@@ -25,7 +25,6 @@ from app.crm import services as crm
 from app.db import utcnow
 from app.emails import services
 from app.emails.forms import ComposeForm, TemplateForm
-from app.emails.messages import say
 from app.web.htmx import hx_redirect, render_page_or_fragment
 
 bp = Blueprint("emails", __name__)
@@ -53,17 +52,19 @@ def _editable_or_403(template_id: int):
 
 
 def _with_links(form) -> None:
-    form.set_link_choices(services.link_choices(_tenant(), current_user), _("My default page"))
+    choices = services.link_choices(_tenant(), current_user)
+    labels = {"default": _("My default page"), "own": _("My pages"), "team": _("Team pages I am in")}
+    form.set_link_choices(choices.own, choices.team, labels)
 
 
 def _put_error(form, error: services.EmailsError) -> None:
-    if error.code == "no_email":
+    if error.code == "email_no_address":
         return  # the composer says so above the form, in place of the address
     field = getattr(form, error.field, None) if error.field else None
     if field is not None:
-        field.errors = [*field.errors, say(error)]
+        field.errors = [*field.errors, error.message]
     else:
-        form.form_errors.append(say(error))
+        form.form_errors.append(error.message)
 
 
 # --- Templates ----------------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def new_template():
     if form.validate_on_submit():
         try:
             template = services.create_template(_tenant(), current_user, _data(form), team=team)
-        except services.NotAllowed:
+        except services.TemplateLocked:
             abort(403)
         except services.EmailsError as error:
             _put_error(form, error)
@@ -126,7 +127,7 @@ def edit_template(template_id: int):
     if form.validate_on_submit():
         try:
             services.update_template(_tenant(), current_user, template, _data(form))
-        except services.NotAllowed:
+        except services.TemplateLocked:
             abort(403)
         except services.EmailsError as error:
             _put_error(form, error)
@@ -237,7 +238,8 @@ def compose(contact_id: int):
         )
     except services.EmailsError as error:
         _put_error(form, error)
-        return _composer(contact, form, 429 if error.code == "rate_limited" else 422)
+        # Past the limit the composer comes back with the text as typed and the time they may send again.
+        return _composer(contact, form, 429 if isinstance(error, services.SendLimitReached) else 422)
     flash(
         _("Email “%(subject)s” is on its way to %(email)s.", subject=sent.subject, email=sent.to_email),
         "success",

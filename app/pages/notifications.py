@@ -2,7 +2,8 @@
 
 Every mail is queued with ``app.mail.smtp.send_mail`` (an outbox row that commits with the booking) and
 written in its recipient's language and time zone: the visitor's from the booking (``booking.locale``,
-``booking.time_zone``), the rep's from their account. Times are formatted by Babel and name their zone.
+``booking.time_zone``), the rep's from their account. Times are written as a person writes them and name
+their zone by its city (``app.timefmt``).
 
 Exactly one invitation reaches the visitor per booking, reschedule and cancellation (P6), from one sender
 (``writes.provider_invites``): when the booking is written to a Google or Microsoft calendar, the provider
@@ -33,14 +34,13 @@ depends on them.
 
 import logging
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from babel.dates import format_date, format_time, get_timezone_gmt
 from flask import current_app
-from flask_babel import force_locale, get_locale
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from app import timefmt
 from app.db import utcnow
 from app.extensions import db
 from app.mail import imip, outbox, smtp
@@ -588,41 +588,10 @@ def _app_link(endpoint: str, **values) -> str:
     return app_host_url(adapter.build(endpoint, values))
 
 
-def _zone(name: str) -> tuple[ZoneInfo, str]:
-    try:
-        return ZoneInfo(name), name
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC"), "UTC"
-
-
-def _zone_label(moment: datetime, name: str, locale: str) -> str:
-    return f"({name}, {get_timezone_gmt(moment, locale=locale)})"
-
-
 def _when(start: datetime, end: datetime, time_zone: str) -> str:
-    """``Monday, January 7, 2030, 10:00 AM - 10:30 AM (Europe/Warsaw, GMT+01:00)`` in the current locale."""
-    locale = _current_locale()
-    zone, name = _zone(time_zone)
-    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-    if local_end.date() == local_start.date():
-        until = format_time(local_end, "short", locale=locale)
-    else:
-        until = _local(local_end, locale)
-    return f"{_local(local_start, locale)} - {until} {_zone_label(local_start, name, locale)}"
+    """ "Monday, 7 January 2030, 10:00-10:30 (Warsaw time)" in the current locale (``app.timefmt``)."""
+    return timefmt.meeting_time(start, end, time_zone)
 
 
 def _moment(at: datetime, time_zone: str) -> str:
-    locale = _current_locale()
-    zone, name = _zone(time_zone)
-    local = at.astimezone(zone)
-    return f"{_local(local, locale)} {_zone_label(local, name, locale)}"
-
-
-def _local(moment: datetime, locale: str) -> str:
-    """The date in full and the time, of an aware local datetime."""
-    return f"{format_date(moment, 'full', locale=locale)}, {format_time(moment, 'short', locale=locale)}"
-
-
-def _current_locale() -> str:
-    locale = get_locale()
-    return str(locale) if locale is not None else "en"
+    return timefmt.moment(at, time_zone)

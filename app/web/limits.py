@@ -16,6 +16,7 @@ nothing. Sign-in is also counted per account, so spreading guesses over many add
 
 import math
 import time
+from datetime import UTC, datetime
 
 from flask import Response, current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
@@ -67,6 +68,18 @@ def try_spend(setting: str, scope: str, key: str) -> bool:
     for item in items:
         strategy.hit(item, *identifiers)
     return True
+
+
+def retry_at(setting: str, scope: str, key: str) -> datetime:
+    """When ``key`` may next spend ``setting`` (now if it may already): the latest reset of a spent window."""
+    items = parse_many(current_app.config[setting])
+    identifiers = (current_app.config["RATELIMIT_KEY_PREFIX"], scope, key)
+    resets = [
+        stats.reset_time
+        for stats in (limiter.limiter.get_window_stats(item, *identifiers) for item in items)
+        if stats.remaining <= 0
+    ]
+    return datetime.fromtimestamp(max(resets, default=time.time()), UTC)
 
 
 def _retry_after(error: RateLimitExceeded) -> int:

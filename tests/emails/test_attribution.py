@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from app.emails.models import SentEmail
 from app.extensions import db
+from app.mail.models import OutboxMessage
 from app.pages.models import Booking, SchedulingPage
 from tests.pages.helpers import ACME_HOST, GLOBEX_HOST, hidden, slot_starts
 
@@ -124,3 +125,27 @@ def test_another_tenants_domain_does_not_serve_our_page_even_with_a_ref(
     _send(rep, mailroom)
     ref = _link(sink).rsplit("=", 1)[1]
     assert make_client(GLOBEX_HOST).get(f"/meetings/{mailroom.rep_slug}?ref={ref}").status_code == 404
+
+
+def test_the_stored_copy_keeps_the_ref_and_nothing_else_carries_it(
+    app, mailroom, signed_in, sink, make_client
+):
+    """The outbox's copy of a delivered sales email keeps its links' ref (it is what was sent, and grants
+    nothing but attribution); the visitor's and the rep's booking mails and the answer's Location do not
+    carry it on."""
+    rep = signed_in(mailroom.rep_email)
+    _send(rep, mailroom)
+    ref = _link(sink).rsplit("=", 1)[1]
+    with app.app_context():
+        [stored] = db.session.scalars(sa.select(OutboxMessage)).all()
+        assert stored.status == "delivered"
+        assert stored.payload["redacted"] is True
+        assert f"ref={ref}" in stored.payload["text"]
+        assert f"ref={ref}" in stored.payload["html"]
+    booked = _book(make_client(), f"/meetings/{mailroom.rep_slug}", ref)
+    assert booked.status_code == 303
+    assert ref not in booked.headers["Location"]
+    with app.app_context():
+        later = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.id != stored.id)).all()
+        assert later  # the visitor's confirmation and the rep's notice
+        assert all(ref not in str(row.payload) for row in later)

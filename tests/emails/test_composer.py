@@ -2,12 +2,12 @@
 timeline, refusals (dead links, pages off, no address, the hourly limit) and isolation."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+import time_machine
 
 from app.crm.models import Contact
-from app.db import utcnow
 from app.emails.models import SentEmail
 from app.extensions import db
 from app.mail.models import OutboxMessage
@@ -17,6 +17,7 @@ from app.tenants.models import User
 from tests.helpers import error_fields, snapshot
 from tests.pages.helpers import ACME_HOST, hidden
 
+CLOCK = datetime(2030, 1, 1, 12, tzinfo=UTC)
 TEAM_TEXTS = {
     "subject": "Hello {{ contact.first_name }}",
     "body": (
@@ -225,23 +226,39 @@ def test_a_contact_without_an_email_cannot_be_mailed(app, mailroom, signed_in, s
     assert sink.messages == []
 
 
-def test_sending_is_limited_per_rep_per_hour(app, mailroom, signed_in, sink, monkeypatch):
-    monkeypatch.setitem(app.config, "SALES_EMAILS_PER_HOUR", 2)
-    rep = signed_in(mailroom.rep_email)
-    for _ in range(2):
+def test_sending_is_limited_per_rep_by_the_limiter_and_the_text_is_kept(
+    app, mailroom, signed_in, sink, raise_limits
+):
+    raise_limits(RATELIMIT_SALES_EMAIL="2 per hour")
+    with time_machine.travel(CLOCK, tick=False) as clock:
+        rep = signed_in(mailroom.rep_email)
+        for _ in range(2):
+            assert _post(rep, mailroom, "send", subject="Hi", body="Hello").status_code == 200
+        # A refused email (bad content) is not counted; a preview is always allowed.
+        assert _post(rep, mailroom, "send", subject="Hi", body="{{ nope }}").status_code == 422
+        assert _post(rep, mailroom, "preview", subject="Hi", body="Hello").status_code == 200
+        before = snapshot(app)
+        refused = _post(rep, mailroom, "send", subject="Third", body="Kept as typed")
+        assert refused.status_code == 429
+        shown = refused.get_data(as_text=True)
+        assert "You have sent 2 emails recently, the most Termin sends for one person." in shown
+        assert "You can send again from" in shown
+        assert 'id="composer"' in shown
+        assert "Kept as typed" in shown
+        assert snapshot(app) == before
+        assert len(sink.messages) == 2
+        # Without htmx the same answer is the whole page.
+        plain = rep.post_form(
+            f"/crm/contacts/{mailroom.contact_id}/email", {"action": "send", "subject": "Hi", "body": "x"}
+        )
+        assert plain.status_code == 429
+        assert "<html" in plain.get_data(as_text=True)
+        # A colleague has their own allowance.
+        colleague = signed_in(mailroom.colleague_email)
+        assert _post(colleague, mailroom, "send", subject="Hi", body="Hello").status_code == 200
+        # Once the oldest send leaves the window the rep may send again.
+        clock.shift(timedelta(hours=1, seconds=1))
         assert _post(rep, mailroom, "send", subject="Hi", body="Hello").status_code == 200
-    refused = _post(rep, mailroom, "send", subject="Hi", body="Hello")
-    assert refused.status_code == 429
-    assert "You have sent 2 emails in the last hour" in refused.get_data(as_text=True)
-    assert len(sink.messages) == 2
-    # A colleague has their own allowance.
-    colleague = signed_in(mailroom.colleague_email)
-    assert _post(colleague, mailroom, "send", subject="Hi", body="Hello").status_code == 200
-    # An hour later the rep may send again.
-    with app.app_context():
-        db.session.execute(sa.update(SentEmail).values(created_at=utcnow() - timedelta(hours=1, seconds=1)))
-        db.session.commit()
-    assert _post(rep, mailroom, "send", subject="Hi", body="Hello").status_code == 200
 
 
 def test_a_refused_delivery_shows_on_the_timeline(app, mailroom, signed_in, sink):
