@@ -117,6 +117,10 @@ bench-team-slots: $(VENV)/.installed ## 10 members x 2,000 busy events: team p95
 bench-memory: services install ## RSS and PSS of a web worker vs a bare Flask hello (gunicorn.conf.py; ~1 min)
 	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/memory.py
 
+.PHONY: bench-widget
+bench-widget: services install ## chat widget: script size, visitor message -> Inbox latency (gunicorn; ~6 min); docs/benchmarks.md
+	TERMIN_BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/widget.py
+
 # Needs wrk, which it does not install: `apt-get install -y wrk` first (it stops and says so otherwise).
 .PHONY: bench-page
 bench-page: services install ## the public page vs a bare Flask hello under wrk (gunicorn; ~3 min); docs/benchmarks.md

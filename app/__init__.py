@@ -12,6 +12,8 @@ from app import cli, logs, models  # noqa: F401  (models: every model is mapped 
 from app import config as config_module
 from app import timefmt as timefmt_module
 from app.brand.views import bp as brand_bp
+from app.chat.views import bp as chat_bp
+from app.chat.widget import bp as chat_widget_bp
 from app.crm.views import bp as crm_bp
 from app.domains.tls import bp as tls_bp
 from app.domains.views import bp as domains_bp
@@ -104,6 +106,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(brand_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(booking_bp)
+    app.register_blueprint(chat_bp)
+    app.register_blueprint(chat_widget_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(assets_bp)
     app.register_blueprint(health_bp)

@@ -43,6 +43,12 @@ def register(app: Flask) -> None:
             click.echo(f"  Team page:    {page_url(seeded.team_page)} (round robin: Rita and Tom)")
             click.echo(f"  Rep 2:        {demo.SECOND_REP_EMAIL} / {demo.SECOND_REP_PASSWORD}")
         click.echo(f"  Demo domain:  {external_url(seeded.domain.hostname, '/robots.txt')}")
+        click.echo(
+            f"  Chat widget:  {external_url(seeded.domain.hostname, '/widget.js')} (answer in the Inbox:"
+        )
+        click.echo(
+            f"                {app_host_url('/inbox')}; set it up at {app_host_url('/settings/chat')})"
+        )
         click.echo(f"  Rep calendar: {calendar_note}")
         click.echo(f"                see {app_host_url('/settings/calendars')}")
         click.echo("")

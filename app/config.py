@@ -148,6 +148,14 @@ def defaults(instance_path: str) -> dict:
         "RATELIMIT_VISITOR_MAIL": "10 per day",
         # Anonymous reads of scheduling pages and slots.json, per client address over every page.
         "RATELIMIT_PUBLIC_READ_IP": "300 per minute",
+        # Chat widget messages from visitors: per conversation, and per client address over all of them
+        # (a new conversation is a message too).
+        "RATELIMIT_CHAT_CONVERSATION": "6 per minute",
+        "RATELIMIT_CHAT_IP": "20 per minute;200 per day",
+        # The chat widget (app/chat): how often the visitor's panel and the Inbox ask for new messages, and
+        # how recently a member must have had the Inbox open to count as online.
+        "CHAT_POLL_SECONDS": 2,
+        "CHAT_ONLINE_MINUTES": 5,
         # Sales emails one rep may send from contacts' records (app/emails): a guard against a runaway
         # script or a stolen session mailing the whole CRM through the company's sender.
         "RATELIMIT_SALES_EMAIL": "60 per hour",

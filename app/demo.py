@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app import demo_calendar
 from app.brand import demo_images
 from app.brand import services as brand
+from app.chat import services as chat
 from app.crm import services as crm
 from app.db import utcnow
 from app.emails import services as emails
@@ -114,6 +115,7 @@ def seed_demo() -> Demo:
         seed_team_template(admin)
         team_page = seed_team_page(admin, rep, domain)
         seed_brand(admin)
+        seed_chat(admin, rep, page)
         return Demo(admin, rep, domain, page, created=False, team_page=team_page)
 
     admin = tenants.create_tenant(
@@ -145,6 +147,7 @@ def seed_demo() -> Demo:
     seed_team_template(admin)
     team_page = seed_team_page(admin, rep, domain)
     seed_brand(admin)
+    seed_chat(admin, rep, page)
     return Demo(admin, rep, domain, page, created=True, team_page=team_page)
 
 
@@ -161,6 +164,26 @@ def seed_brand(admin: User) -> None:
         if user is not None and user.photo is None:
             headline = DEMO_HEADLINES.get(email, "")
             brand.update_public_profile(user, headline=headline, photo=demo_images.portrait(**look))
+
+
+def seed_chat(admin: User, rep: User, page: SchedulingPage) -> None:
+    """The chat widget on, answered by Rita, offering her default page; settings an admin saved are kept."""
+    if chat.find_settings(admin.tenant) is not None:
+        return
+    chat.update_settings(
+        admin.tenant,
+        admin,
+        chat.WidgetSettings(
+            enabled=True,
+            welcome_message="Hi! Ask us anything about Demo Company, or book a call.",
+            color=None,
+            position="right",
+            language="en",
+            booking_page_id=page.id if page.is_default else None,
+            ask_email_after_seconds=60,
+            member_ids=(rep.id,),
+        ),
+    )
 
 
 def seed_team_page(admin: User, rep: User, domain: Domain) -> SchedulingPage:

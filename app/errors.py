@@ -132,6 +132,10 @@ class BrandError(CodedError):
     """An uploaded brand image or a brand setting refused (issue 14)."""
 
 
+class ChatError(CodedError):
+    """A chat message, setting or action refused (422 unless the view says otherwise)."""
+
+
 class EmailsError(CodedError):
     """A sales email template or email refused (P3, D3): 422 unless a subclass says otherwise."""
 
@@ -152,6 +156,12 @@ class SendLimitReached(EmailsError):
 # --- The one table ------------------------------------------------------------------------------------------
 
 MESSAGES: dict[str, str] = {
+    "chat_message_empty": N_("Write a message first."),
+    "chat_message_too_long": N_("A message can be at most %(limit)d characters long."),
+    "chat_conversation_closed": N_("This conversation is closed."),
+    "chat_page_not_offered": N_("Choose one of the pages offered."),
+    "chat_member_unknown": N_("Choose members of your company."),
+    "chat_assignee_unknown": N_("Choose someone who answers the chat."),
     # Scheduling pages: the editor (P1-P4)
     "team_admins_only": N_("Only an admin can see the team's scheduling pages."),
     "company_switch_admins_only": N_("Only an admin can switch every page of the company off or on."),

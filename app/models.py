@@ -1,6 +1,7 @@
 """Every feature's models, imported once so alembic and the tests see the whole schema."""
 
 from app.brand.models import BrandImage
+from app.chat.models import ChatMember, ChatMessage, ChatSettings, Conversation
 from app.crm.models import Contact, Meeting, MeetingContact, Task
 from app.emails.models import EmailTemplate, SentEmail
 from app.mail.models import OutboxMessage
@@ -25,7 +26,11 @@ __all__ = [
     "BusyBlock",
     "Calendar",
     "CalendarConnection",
+    "ChatMember",
+    "ChatMessage",
+    "ChatSettings",
     "Contact",
+    "Conversation",
     "Domain",
     "EmailTemplate",
     "Invitation",

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import demo
+from app.chat import services as chat
 from app.crm.models import Contact
 from app.emails import services as emails
 from app.extensions import db
@@ -125,3 +126,14 @@ def test_seed_has_one_team_template_with_a_meeting_link_that_renders_for_the_rep
         )
     assert composed.subject == "Kowalski Sp. z o.o. and Demo Company: a short call?"
     assert f"http://{demo.DEMO_DOMAIN}/meetings/{seeded.rep.page_slug}?ref={'r' * 16}" in composed.text
+
+
+def test_the_demo_has_the_chat_widget_on_answered_by_rita_offering_her_page(app_ctx):
+    seeded = demo.seed_demo()
+    settings = chat.get_settings(seeded.admin.tenant)
+    assert settings.enabled
+    assert settings.booking_page_id == seeded.page.id
+    assert [m.user_id for m in chat.list_members(seeded.admin.tenant)] == [seeded.rep.id]
+    settings.enabled = False  # an admin turned it off: seeding again keeps that
+    demo.seed_demo()
+    assert not chat.get_settings(seeded.admin.tenant).enabled

@@ -4,6 +4,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from app.chat import services as chat
 from app.crm import services
 from app.crm.forms import ContactForm, ContactSearchForm, MeetingForm, TaskForm
 from app.emails import services as emails
@@ -74,6 +75,7 @@ def _render_record(contact, meeting_form=None, task_form=None, status=200):
         meetings=services.list_meetings_for_contact(_tenant(), contact),
         tasks=services.list_tasks_for_contact(_tenant(), contact),
         activity=emails.timeline(_tenant(), contact),
+        conversations=chat.conversations_of_contact(_tenant(), contact),
         meeting_form=meeting_form or MeetingForm(formdata=None, time_zone=tz),
         task_form=task_form or TaskForm(formdata=None, time_zone=tz),
     ), status

@@ -56,6 +56,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from app.brand.services import brand_for
+from app.chat import services as chat
 from app.db import utcnow
 from app.emails import services as emails
 from app.errors import message as error_message
@@ -892,6 +893,8 @@ def book(user_slug: str, page_slug: str | None = None):
         return _invalid_answer(page, form, as_json, now, {error.field or "form": error.message})
     # The answer is built now, before the boundary commits: nothing in it reads the database afterwards.
     booking = result.booking
+    if result.created:  # a meeting link shown in a chat conversation: the chat shows the booked time (P5)
+        chat.record_booking(page.owner.tenant, booking, form.ref.data)
     if as_json:
         return jsonify({"booking": booking_json(booking, token)}), 201 if result.created else 200
     if pages.hash_token(token) != booking.manage_token_hash:  # booked by another way, with its own token

@@ -40,7 +40,7 @@ def places(locale: str) -> tuple[tuple[str, str], ...]:
     found = []
     for zone in time_zone_names():
         if zone != "UTC" and (zone not in territories or zone.startswith("Etc/")):
-            continue  # an old alias (US/Eastern, Poland, Europe/Kiev) or Etc/GMT+5: its canonical zone is listed
+            continue  # an alias (US/Eastern, Poland, Europe/Kiev) or Etc/GMT+5: its canonical zone is listed
         try:
             city = get_timezone_location(ZoneInfo(zone), locale, return_city=True)
         except (LookupError, ValueError):

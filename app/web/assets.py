@@ -34,6 +34,9 @@ SOURCES = {
     "booking.js": "static/js/booking.js",
     "copy.js": "static/js/copy.js",
     "favicon.svg": "static/img/favicon.svg",
+    "chat-panel.css": "static/css/chat-panel.css",
+    "chat-panel.js": "static/js/chat-panel.js",
+    "chat-inbox.css": "static/css/chat-inbox.css",
     "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
 }
 IMMUTABLE = "public, max-age=31536000, immutable"

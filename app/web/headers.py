@@ -13,9 +13,10 @@ are few, and which routes may be framed depends on our own blueprints.
   a year), for that host only: a tenant's custom domain is never told to force HTTPS on its subdomains.
 """
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
-FRAMABLE_BLUEPRINTS = frozenset({"booking"})
+# The chat widget's panel (app/chat/widget.py) is framed by the customer's website like a booking page.
+FRAMABLE_BLUEPRINTS = frozenset({"booking", "chat_widget"})
 
 _POLICY = (
     "default-src 'self'",
@@ -39,6 +40,10 @@ def add_security_headers(response: Response) -> Response:
     headers = response.headers
     if is_framable():
         headers["Content-Security-Policy"] = FRAMABLE_POLICY
+        # A view that frames pages of other hosts itself (the chat panel frames the scheduling page a
+        # meeting link names) lists their origins in ``g.frame_src``.
+        if g.get("frame_src"):
+            headers["Content-Security-Policy"] += "; frame-src 'self' " + " ".join(g.frame_src)
     else:
         headers["Content-Security-Policy"] = APP_POLICY
         headers["X-Frame-Options"] = "DENY"

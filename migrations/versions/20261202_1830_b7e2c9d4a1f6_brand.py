@@ -1,7 +1,7 @@
 """brand: the company's name, colour, logo and favicon; the rep's photo and headline; brand images
 
 Revision ID: b7e2c9d4a1f6
-Revises: e9c3f5a7b2d4
+Revises: f61894b0b141
 Create Date: 2026-12-02 18:30:00.000000
 
 Issue 14 (E4, D2). Images live in the database (app/brand/models.py says why); the tenant and user columns
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b7e2c9d4a1f6"
-down_revision = "e9c3f5a7b2d4"
+down_revision = "f61894b0b141"
 branch_labels = None
 depends_on = None
 

@@ -3,6 +3,7 @@ walked without being listed here: control characters in every path argument (404
 integer on every ``<int:...>`` argument (404), hostile query strings, and every field of every form each page
 shows (the CRM, account, sign-up, team, calendar, domain and page-editor forms, the booking pages)."""
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -11,6 +12,8 @@ import lxml.html
 import pytest
 
 from app import create_app
+from app.chat import services as chat
+from app.db import utcnow
 from app.emails import services as emails
 from app.extensions import db
 from app.tenants import services as tenants
@@ -19,6 +22,17 @@ from tests import factories
 from tests.conftest import APP_HOST, TEST_DATABASE_URL, Client, config_for_tests
 from tests.pages.helpers import ACME_HOST, build_site, connect_caldav
 
+# The chat widget on, so its panel and forms are walked (on the app host by id, on Acme's domain by host).
+CHAT_ON = chat.WidgetSettings(
+    enabled=True,
+    welcome_message="Hi",
+    color=None,
+    position="right",
+    language="en",
+    booking_page_id=None,
+    ask_email_after_seconds=60,
+    member_ids=(),
+)
 ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 CHECKED_METHODS = ("GET", "POST")
 
@@ -111,6 +125,11 @@ def walk(app, monkeypatch, signed_in, queued) -> tuple[World, Client]:
             "filename": "css/app.css",
             "color": "0b57d0",
         }
+        chat.update_settings(
+            acme, admin, dataclasses.replace(CHAT_ON, booking_page_id=page.id, member_ids=(admin.id,))
+        )
+        values["widget_id"] = chat.get_settings(acme).widget_id
+        values["conversation_id"] = chat.visitor_says(acme, None, "Hello", utcnow()).conversation.id
         admin_id = admin.id
         db.session.commit()
     client = signed_in("ada@acme.example.com")
