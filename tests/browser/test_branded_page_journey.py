@@ -17,6 +17,7 @@ from app.brand import demo_images
 from app.brand import services as brand
 from app.extensions import db
 from tests import factories
+from tests.browser.axe import assert_accessible
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -66,8 +67,10 @@ def _box(page, selector: str) -> dict:
 
 
 def _shot(page, name: str) -> None:
+    """A screenshot for a reviewer, and axe-core's WCAG 2.2 A/AA check of the same state (0 violations)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
+    assert_accessible(page, name)
 
 
 def _context(browser, viewport: dict, **extra):
