@@ -170,7 +170,7 @@ def test_the_team_page_is_served_at_meetings_team_and_books_a_member(app, teams,
     page = client.get("/meetings/team/sales")
     assert page.status_code == 200
     # Round robin names the company: the member is chosen when the visitor books.
-    assert '<p class="muted" id="page-owner">Teams</p>' in page.get_data(as_text=True)
+    assert '<p class="host-name" id="page-owner">Teams</p>' in page.get_data(as_text=True)
     assert "2030-01-07T10:00:00+01:00" in slot_starts(
         client.get("/meetings/team/sales", query_string={"day": "2030-01-07"})
     )
