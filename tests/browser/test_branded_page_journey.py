@@ -218,22 +218,27 @@ def test_the_branded_page_stacks_on_a_phone_and_a_chosen_day_scrolls_to_its_time
     assert not errors, errors
 
 
-def test_reschedule_shows_the_new_time_and_moves_only_when_confirmed(live, browser):
+@pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+def test_reschedule_shows_the_new_time_and_moves_only_when_confirmed(live, browser, size, viewport):
     url = _branded_page(live)
-    context = _context(browser, DESKTOP)
+    context = _context(browser, viewport)
     visitor = context.new_page()
     visitor.goto(url)
     visitor.locator("#day-slots a.slot").first.click()
+    visitor.locator("button#book-button").click()
+    expect(visitor.locator("#error-summary")).to_be_focused()
+    _shot(visitor, f"{size}-errors-empty")
     visitor.locator("#first_name").fill("Paula")
     visitor.locator("#last_name").fill("Prospect")
     visitor.locator("#email").fill("paula@prospect.example")
     visitor.locator("button#book-button").click()
     expect(visitor.locator("#booking-heading")).to_have_attribute("data-state", "booked")
+    _shot(visitor, f"{size}-booked")
     booked_when = visitor.locator("#booking-when").inner_text()
 
     visitor.locator("a#reschedule-link").click()
     expect(visitor.locator("#month-title")).to_be_visible()
-    _shot(visitor, "desktop-reschedule")
+    _shot(visitor, f"{size}-reschedule")
     other_days = visitor.locator("#slot-picker a.day[data-day]:not([aria-current])")
     if other_days.count() == 0:
         visitor.locator("a#next-month").click()
@@ -248,14 +253,14 @@ def test_reschedule_shows_the_new_time_and_moves_only_when_confirmed(live, brows
     new_when = visitor.locator("#new-when").inner_text()
     assert new_when != booked_when
     visitor.locator("textarea#reason").fill("A clash with another meeting.")
-    _shot(visitor, "desktop-reschedule-confirm")
+    _shot(visitor, f"{size}-reschedule-confirm")
     visitor.locator("button#confirm-reschedule").click()
 
     expect(visitor.locator("#booking-heading")).to_have_attribute("data-state", "rescheduled")
     expect(visitor.locator("#booking-heading")).to_have_text("Your meeting is rescheduled")
     expect(visitor.locator("#booking-when")).to_have_text(new_when)
-    _shot(visitor, "desktop-rescheduled")
+    _shot(visitor, f"{size}-rescheduled")
     visitor.locator("a#cancel-link").click()
     expect(visitor.locator("textarea#reason")).to_be_visible()
-    _shot(visitor, "desktop-cancel")
+    _shot(visitor, f"{size}-cancel")
     context.close()
